@@ -1,0 +1,481 @@
+// Package ofrules holds the OpenFlow flow value type used across OpenVPC:
+// typed matches and actions, their ovs-ofctl-like text form, flow sets and
+// the diff between a desired and an installed set. Encoding to the wire
+// (libOpenflow) lives in encode.go/decode.go of this package.
+package ofrules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Field names an OpenFlow/NXM match or set_field target.
+type Field uint16
+
+// Fields OpenVPC uses. Values carry the field in its natural width in the low
+// bits of a uint64 (MACs: 48 bits, IPv4: 32 bits, ports: 16 bits).
+const (
+	FieldInvalid Field = iota
+	InPort
+	EthSrc
+	EthDst
+	EthType
+	ArpOp
+	ArpSpa
+	ArpTpa
+	ArpSha
+	ArpTha
+	IPProto
+	IPv4Src
+	IPv4Dst
+	TCPSrc
+	TCPDst
+	UDPSrc
+	UDPDst
+	ICMPType
+	ICMPCode
+	Metadata
+	TunID
+	TunSrc
+	TunDst
+	CtState
+	CtZone
+	CtMark
+	CtLabel // low 64 bits of the 128-bit label
+	ConjID
+	IPTTL
+	reg0 // Reg(n) = reg0 + n, n in 0..15
+)
+
+const maxReg = 15
+
+// Reg returns the field of NXM register n (0..15).
+func Reg(n int) Field {
+	if n < 0 || n > maxReg {
+		panic(fmt.Sprintf("ofrules: register %d out of range", n))
+	}
+	return reg0 + Field(n)
+}
+
+// IsReg reports whether f is a register and which one.
+func (f Field) IsReg() (int, bool) {
+	if f >= reg0 && f <= reg0+maxReg {
+		return int(f - reg0), true
+	}
+	return 0, false
+}
+
+var fieldNames = map[Field]string{
+	InPort: "in_port", EthSrc: "dl_src", EthDst: "dl_dst", EthType: "dl_type",
+	ArpOp: "arp_op", ArpSpa: "arp_spa", ArpTpa: "arp_tpa", ArpSha: "arp_sha", ArpTha: "arp_tha",
+	IPProto: "nw_proto", IPv4Src: "nw_src", IPv4Dst: "nw_dst",
+	TCPSrc: "tcp_src", TCPDst: "tcp_dst", UDPSrc: "udp_src", UDPDst: "udp_dst",
+	ICMPType: "icmp_type", ICMPCode: "icmp_code", Metadata: "metadata",
+	TunID: "tun_id", TunSrc: "tun_src", TunDst: "tun_dst",
+	CtState: "ct_state", CtZone: "ct_zone", CtMark: "ct_mark", CtLabel: "ct_label",
+	ConjID: "conj_id", IPTTL: "nw_ttl",
+}
+
+// setFieldNames are the names ovs-ofctl uses on the right of set_field/move.
+var setFieldNames = map[Field]string{
+	EthSrc: "eth_src", EthDst: "eth_dst", IPv4Src: "ip_src", IPv4Dst: "ip_dst",
+	TCPSrc: "tcp_src", TCPDst: "tcp_dst", UDPSrc: "udp_src", UDPDst: "udp_dst",
+}
+
+func (f Field) String() string {
+	if n, ok := f.IsReg(); ok {
+		return fmt.Sprintf("reg%d", n)
+	}
+	if s, ok := fieldNames[f]; ok {
+		return s
+	}
+	return fmt.Sprintf("field%d", uint16(f))
+}
+
+func (f Field) setName() string {
+	if s, ok := setFieldNames[f]; ok {
+		return s
+	}
+	return f.String()
+}
+
+// Bits is the width of the field in bits.
+func (f Field) Bits() int {
+	if _, ok := f.IsReg(); ok {
+		return 32
+	}
+	switch f {
+	case InPort, CtMark:
+		return 32
+	case EthSrc, EthDst, ArpSha, ArpTha:
+		return 48
+	case EthType, TCPSrc, TCPDst, UDPSrc, UDPDst, CtZone:
+		return 16
+	case ArpOp:
+		return 16
+	case ArpSpa, ArpTpa, IPv4Src, IPv4Dst, TunSrc, TunDst, ConjID:
+		return 32
+	case IPProto, ICMPType, ICMPCode, IPTTL:
+		return 8
+	case Metadata, TunID, CtLabel:
+		return 64
+	case CtState:
+		return 32
+	}
+	return 0
+}
+
+func (f Field) fullMask() uint64 {
+	b := f.Bits()
+	if b >= 64 {
+		return ^uint64(0)
+	}
+	return (uint64(1) << b) - 1
+}
+
+// Ethernet types and IP protocols used in matches.
+const (
+	EthTypeIPv4 = 0x0800
+	EthTypeARP  = 0x0806
+	ProtoICMP   = 1
+	ProtoTCP    = 6
+	ProtoUDP    = 17
+)
+
+// Special ports.
+const (
+	PortInPort     uint32 = 0xfffffff8
+	PortController uint32 = 0xfffffffd
+)
+
+// Conntrack state bits (as in NXM ct_state).
+const (
+	CtNew = 1 << 0
+	CtEst = 1 << 1
+	CtRel = 1 << 2
+	CtRpl = 1 << 3
+	CtInv = 1 << 4
+	CtTrk = 1 << 5
+)
+
+// MatchField is one field of a match. Mask 0 means an exact match.
+type MatchField struct {
+	Field Field
+	Value uint64
+	Mask  uint64
+}
+
+// Match is a set of match fields, kept sorted by field so equal matches have
+// equal text.
+type Match []MatchField
+
+// Exact matches field f exactly against v.
+func Exact(f Field, v uint64) MatchField { return MatchField{Field: f, Value: v} }
+
+// Masked matches the bits of mask in field f against v.
+func Masked(f Field, v, mask uint64) MatchField {
+	if mask == f.fullMask() {
+		mask = 0
+	}
+	return MatchField{Field: f, Value: v & orFull(mask, f), Mask: mask}
+}
+
+func orFull(mask uint64, f Field) uint64 {
+	if mask == 0 {
+		return f.fullMask()
+	}
+	return mask
+}
+
+// NewMatch builds a canonical (sorted, de-duplicated) match.
+func NewMatch(fields ...MatchField) Match {
+	m := make(Match, 0, len(fields))
+	m = append(m, fields...)
+	sort.SliceStable(m, func(i, j int) bool { return m[i].Field < m[j].Field })
+	return m
+}
+
+// Get returns the match on field f.
+func (m Match) Get(f Field) (MatchField, bool) {
+	for _, mf := range m {
+		if mf.Field == f {
+			return mf, true
+		}
+	}
+	return MatchField{}, false
+}
+
+// Action is one OpenFlow action (or instruction such as goto_table).
+type Action interface {
+	text(names TableNamer) string
+}
+
+// Output sends the packet to a port (PortInPort for IN_PORT).
+type Output struct{ Port uint32 }
+
+// OutputReg outputs to the port number held in bits of a field (output:reg3).
+type OutputReg struct {
+	Field Field
+	Ofs   int
+	NBits int
+}
+
+// SetField writes Value (under Mask, 0 = whole field) to Field.
+type SetField struct {
+	Field Field
+	Value uint64
+	Mask  uint64
+}
+
+// Move copies NBits from Src[SrcOfs..] to Dst[DstOfs..] (copy_field).
+type Move struct {
+	Src    Field
+	SrcOfs int
+	Dst    Field
+	DstOfs int
+	NBits  int
+}
+
+// Goto continues in a later table (an instruction; always last).
+type Goto struct{ Table uint8 }
+
+// Resubmit runs another table and returns.
+type Resubmit struct{ Table uint8 }
+
+// CT sends the packet through conntrack. ZoneField (with ZoneOfs/ZoneBits)
+// takes the zone from a register; otherwise Zone is used. Table < 0 means no
+// recirculation.
+type CT struct {
+	Commit    bool
+	Table     int
+	Zone      uint16
+	ZoneField Field
+	ZoneOfs   int
+	ZoneBits  int
+	Exec      []Action // only SetField on ct_mark/ct_label
+}
+
+// Conjunction is one clause (1-based) of a conjunctive match with NClauses.
+type Conjunction struct {
+	ID       uint32
+	Clause   uint8
+	NClauses uint8
+}
+
+// Controller sends the packet to the controller.
+type Controller struct{ MaxLen uint16 }
+
+// TableNamer maps table numbers to names for text output.
+type TableNamer func(table uint8) string
+
+// Flow is one OpenFlow flow entry.
+type Flow struct {
+	Table    uint8
+	Priority uint16
+	Cookie   uint64
+	Match    Match
+	Actions  []Action // empty means drop
+}
+
+// Key identifies a flow the way OVS does (table, priority, match).
+type Key struct {
+	Table    uint8
+	Priority uint16
+	Match    string
+}
+
+// Key returns the identity of the flow.
+func (f *Flow) Key() Key {
+	return Key{Table: f.Table, Priority: f.Priority, Match: f.Match.Text()}
+}
+
+func tableName(n TableNamer, t uint8) string {
+	if n != nil {
+		if s := n(t); s != "" {
+			return s
+		}
+	}
+	return fmt.Sprintf("%d", t)
+}
+
+// Text renders the flow like `ovs-ofctl dump-flows --no-stats` with table names.
+func (f *Flow) Text(names TableNamer) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cookie=%#x, table=%s, priority=%d", f.Cookie, tableName(names, f.Table), f.Priority)
+	if mt := f.Match.Text(); mt != "" {
+		b.WriteString(",")
+		b.WriteString(mt)
+	}
+	b.WriteString(" actions=")
+	b.WriteString(ActionsText(f.Actions, names))
+	return b.String()
+}
+
+// ActionsText renders an action list; an empty list is "drop".
+func ActionsText(acts []Action, names TableNamer) string {
+	if len(acts) == 0 {
+		return "drop"
+	}
+	parts := make([]string, len(acts))
+	for i, a := range acts {
+		parts[i] = a.text(names)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Text renders the match in canonical order.
+func (m Match) Text() string {
+	parts := make([]string, 0, len(m))
+	for _, mf := range m {
+		parts = append(parts, mf.text())
+	}
+	return strings.Join(parts, ",")
+}
+
+func (mf MatchField) text() string {
+	return mf.Field.String() + "=" + FormatValue(mf.Field, mf.Value, mf.Mask)
+}
+
+// FormatValue renders a field value (and mask, 0 = exact) as ovs-ofctl does.
+func FormatValue(f Field, v, mask uint64) string {
+	switch f {
+	case EthSrc, EthDst, ArpSha, ArpTha:
+		s := formatMAC(v)
+		if mask != 0 {
+			s += "/" + formatMAC(mask)
+		}
+		return s
+	case ArpSpa, ArpTpa, IPv4Src, IPv4Dst, TunSrc, TunDst:
+		s := formatIPv4(uint32(v))
+		if mask != 0 {
+			if p, ok := prefixLen(uint32(mask)); ok {
+				return fmt.Sprintf("%s/%d", s, p)
+			}
+			s += "/" + formatIPv4(uint32(mask))
+		}
+		return s
+	case CtState:
+		return formatCtState(v, mask)
+	case InPort, ArpOp, IPProto, ICMPType, ICMPCode, TCPSrc, TCPDst, UDPSrc, UDPDst, ConjID, IPTTL, CtZone:
+		if mask != 0 {
+			return fmt.Sprintf("%#x/%#x", v, mask)
+		}
+		if f == InPort && uint32(v) == PortInPort {
+			return "IN_PORT"
+		}
+		return fmt.Sprintf("%d", v)
+	}
+	if mask != 0 {
+		return fmt.Sprintf("%#x/%#x", v, mask)
+	}
+	return fmt.Sprintf("%#x", v)
+}
+
+func formatMAC(v uint64) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x",
+		byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func formatIPv4(v uint32) string {
+	return fmt.Sprintf("%d.%d.%d.%d", byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+func prefixLen(mask uint32) (int, bool) {
+	n := 0
+	for n < 32 && mask&(1<<(31-n)) != 0 {
+		n++
+	}
+	if mask<<n != 0 && n < 32 {
+		return 0, false
+	}
+	return n, true
+}
+
+var ctBits = []struct {
+	bit  uint64
+	name string
+}{{CtNew, "new"}, {CtEst, "est"}, {CtRel, "rel"}, {CtRpl, "rpl"}, {CtInv, "inv"}, {CtTrk, "trk"}}
+
+func formatCtState(v, mask uint64) string {
+	if mask == 0 {
+		mask = v
+	}
+	var b strings.Builder
+	for _, cb := range ctBits {
+		if mask&cb.bit == 0 {
+			continue
+		}
+		if v&cb.bit != 0 {
+			b.WriteString("+")
+		} else {
+			b.WriteString("-")
+		}
+		b.WriteString(cb.name)
+	}
+	return b.String()
+}
+
+func (a Output) text(TableNamer) string {
+	switch a.Port {
+	case PortInPort:
+		return "IN_PORT"
+	case PortController:
+		return "CONTROLLER"
+	}
+	return fmt.Sprintf("output:%d", a.Port)
+}
+
+func (a OutputReg) text(TableNamer) string {
+	return fmt.Sprintf("output:%s", fieldRange(a.Field, a.Ofs, a.NBits))
+}
+
+func (a SetField) text(TableNamer) string {
+	v := FormatValue(a.Field, a.Value, 0)
+	if a.Mask != 0 && a.Mask != a.Field.fullMask() {
+		v = fmt.Sprintf("%#x/%#x", a.Value, a.Mask)
+	}
+	return fmt.Sprintf("set_field:%s->%s", v, a.Field.setName())
+}
+
+func fieldRange(f Field, ofs, nbits int) string {
+	if nbits == 0 || (ofs == 0 && nbits == f.Bits()) {
+		return f.setName() + "[]"
+	}
+	return fmt.Sprintf("%s[%d..%d]", f.setName(), ofs, ofs+nbits-1)
+}
+
+func (a Move) text(TableNamer) string {
+	return fmt.Sprintf("move:%s->%s", fieldRange(a.Src, a.SrcOfs, a.NBits), fieldRange(a.Dst, a.DstOfs, a.NBits))
+}
+
+func (a Goto) text(n TableNamer) string { return "goto_table:" + tableName(n, a.Table) }
+
+func (a Resubmit) text(n TableNamer) string { return "resubmit(," + tableName(n, a.Table) + ")" }
+
+func (a CT) text(n TableNamer) string {
+	var parts []string
+	if a.Commit {
+		parts = append(parts, "commit")
+	}
+	if a.Table >= 0 {
+		parts = append(parts, "table="+tableName(n, uint8(a.Table)))
+	}
+	if a.ZoneField != FieldInvalid {
+		parts = append(parts, "zone="+fieldRange(a.ZoneField, a.ZoneOfs, a.ZoneBits))
+	} else if a.Zone != 0 {
+		parts = append(parts, fmt.Sprintf("zone=%d", a.Zone))
+	}
+	if len(a.Exec) > 0 {
+		parts = append(parts, "exec("+ActionsText(a.Exec, n)+")")
+	}
+	return "ct(" + strings.Join(parts, ",") + ")"
+}
+
+func (a Conjunction) text(TableNamer) string {
+	return fmt.Sprintf("conjunction(%d,%d/%d)", a.ID, a.Clause, a.NClauses)
+}
+
+func (a Controller) text(TableNamer) string {
+	return fmt.Sprintf("controller(max_len=%d)", a.MaxLen)
+}

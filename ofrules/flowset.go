@@ -1,0 +1,190 @@
+package ofrules
+
+import (
+	"sort"
+)
+
+// FlowSet is a set of flows keyed by their OpenFlow identity. Adding a flow
+// with the key of an existing one merges conjunction actions when both are
+// pure conjunction flows (OVS keeps one flow per match), and otherwise keeps
+// the first, which the compiler treats as a bug to be caught by tests.
+type FlowSet struct {
+	flows map[Key]*Flow
+}
+
+// NewFlowSet returns an empty set.
+func NewFlowSet() *FlowSet { return &FlowSet{flows: make(map[Key]*Flow)} }
+
+// Len is the number of flows.
+func (s *FlowSet) Len() int { return len(s.flows) }
+
+// Add inserts f. It reports false if a different flow with the same key was
+// already present (a conflict) and leaves the set unchanged in that case.
+func (s *FlowSet) Add(f Flow) bool {
+	k := f.Key()
+	if old, ok := s.flows[k]; ok {
+		if isConjOnly(old.Actions) && isConjOnly(f.Actions) {
+			old.Actions = mergeConj(old.Actions, f.Actions)
+			return true
+		}
+		return ActionsText(old.Actions, nil) == ActionsText(f.Actions, nil) && old.Cookie == f.Cookie
+	}
+	c := f
+	s.flows[k] = &c
+	return true
+}
+
+// Get returns the flow with key k.
+func (s *FlowSet) Get(k Key) (Flow, bool) {
+	f, ok := s.flows[k]
+	if !ok {
+		return Flow{}, false
+	}
+	return *f, true
+}
+
+// Flows returns the flows sorted by table, descending priority, then match
+// text: a deterministic order for text output and golden tests.
+func (s *FlowSet) Flows() []Flow {
+	out := make([]Flow, 0, len(s.flows))
+	for _, f := range s.flows {
+		out = append(out, *f)
+	}
+	SortFlows(out)
+	return out
+}
+
+// SortFlows orders flows like Flows does.
+func SortFlows(fs []Flow) {
+	keys := make([]Key, len(fs))
+	for i := range fs {
+		keys[i] = fs[i].Key()
+	}
+	idx := make([]int, len(fs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		ka, kb := keys[idx[a]], keys[idx[b]]
+		if ka.Table != kb.Table {
+			return ka.Table < kb.Table
+		}
+		if ka.Priority != kb.Priority {
+			return ka.Priority > kb.Priority
+		}
+		return ka.Match < kb.Match
+	})
+	sorted := make([]Flow, len(fs))
+	for i, j := range idx {
+		sorted[i] = fs[j]
+	}
+	copy(fs, sorted)
+}
+
+func isConjOnly(acts []Action) bool {
+	if len(acts) == 0 {
+		return false
+	}
+	for _, a := range acts {
+		if _, ok := a.(Conjunction); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func mergeConj(a, b []Action) []Action {
+	seen := make(map[Conjunction]bool, len(a)+len(b))
+	var out []Action
+	for _, x := range append(append([]Action{}, a...), b...) {
+		c := x.(Conjunction)
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		ci, cj := out[i].(Conjunction), out[j].(Conjunction)
+		if ci.ID != cj.ID {
+			return ci.ID < cj.ID
+		}
+		return ci.Clause < cj.Clause
+	})
+	return out
+}
+
+// Op is a flow-mod operation.
+type Op int
+
+// Flow-mod operations used by OpenVPC.
+const (
+	OpAdd          Op = iota // add (replaces an identical match)
+	OpModifyStrict           // change actions/cookie of exactly this flow
+	OpDeleteStrict           // delete exactly this flow
+	OpDeleteCookie           // delete every flow whose cookie matches Cookie/CookieMask, all tables
+)
+
+func (o Op) String() string {
+	return [...]string{"add", "modify-strict", "delete-strict", "delete-cookie"}[o]
+}
+
+// FlowMod is one change to a switch's flow table.
+type FlowMod struct {
+	Op         Op
+	Flow       Flow
+	CookieMask uint64 // for OpDeleteCookie: Flow.Cookie/CookieMask
+}
+
+// Diff returns the flow-mods that turn installed into desired: deletes
+// first, then modifies, then adds, each in deterministic order.
+func Diff(installed, desired *FlowSet) []FlowMod {
+	var del, mod, add []FlowMod
+	for k, f := range installed.flows {
+		if _, ok := desired.flows[k]; !ok {
+			del = append(del, FlowMod{Op: OpDeleteStrict, Flow: *f})
+		}
+	}
+	for k, f := range desired.flows {
+		old, ok := installed.flows[k]
+		switch {
+		case !ok:
+			add = append(add, FlowMod{Op: OpAdd, Flow: *f})
+		case old.Cookie != f.Cookie:
+			// Modify keeps the old cookie: a changed cookie needs a full add.
+			add = append(add, FlowMod{Op: OpAdd, Flow: *f})
+		case ActionsText(old.Actions, nil) != ActionsText(f.Actions, nil):
+			// Modify-strict keeps the flow's counters.
+			mod = append(mod, FlowMod{Op: OpModifyStrict, Flow: *f})
+		}
+	}
+	sortMods(del)
+	sortMods(mod)
+	sortMods(add)
+	out := make([]FlowMod, 0, len(del)+len(mod)+len(add))
+	out = append(out, del...)
+	out = append(out, mod...)
+	return append(out, add...)
+}
+
+func sortMods(ms []FlowMod) {
+	fs := make([]Flow, len(ms))
+	for i := range ms {
+		fs[i] = ms[i].Flow
+	}
+	SortFlows(fs)
+	for i := range ms {
+		ms[i].Flow = fs[i]
+	}
+}
+
+// ReplaceAll returns the mods that atomically replace every flow in our
+// cookie space (cookie/mask) with desired: one delete by cookie, then adds.
+func ReplaceAll(desired *FlowSet, cookie, mask uint64) []FlowMod {
+	fs := desired.Flows()
+	out := make([]FlowMod, 0, len(fs)+1)
+	out = append(out, FlowMod{Op: OpDeleteCookie, Flow: Flow{Cookie: cookie}, CookieMask: mask})
+	for _, f := range fs {
+		out = append(out, FlowMod{Op: OpAdd, Flow: f})
+	}
+	return out
+}
