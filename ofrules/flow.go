@@ -5,6 +5,7 @@
 package ofrules
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -178,6 +179,11 @@ func Masked(f Field, v, mask uint64) MatchField {
 	if mask == f.fullMask() {
 		mask = 0
 	}
+	if f == CtState && mask != 0 && v&mask == mask {
+		// "+est+trk" is Exact(CtState, est|trk): one canonical form, so
+		// that Key (which compares masks) equals what decode returns.
+		v, mask = mask, 0
+	}
 	return MatchField{Field: f, Value: v & orFull(mask, f), Mask: mask}
 }
 
@@ -253,7 +259,7 @@ type CT struct {
 	ZoneField Field
 	ZoneOfs   int
 	ZoneBits  int
-	Exec      []Action // only SetField on ct_mark/ct_label
+	Exec      []Action // only SetField/Move to ct_mark/ct_label; needs Commit
 }
 
 // Conjunction is one clause (1-based) of a conjunctive match with NClauses.
@@ -278,7 +284,9 @@ type Flow struct {
 	Actions  []Action // empty means drop
 }
 
-// Key identifies a flow the way OVS does (table, priority, match).
+// Key identifies a flow the way OVS does (table, priority, match). Match is
+// a compact binary encoding of the canonical match, cheap to build and
+// compare; it orders like the fields do.
 type Key struct {
 	Table    uint8
 	Priority uint16
@@ -287,7 +295,17 @@ type Key struct {
 
 // Key returns the identity of the flow.
 func (f *Flow) Key() Key {
-	return Key{Table: f.Table, Priority: f.Priority, Match: f.Match.Text()}
+	return Key{Table: f.Table, Priority: f.Priority, Match: f.Match.key()}
+}
+
+func (m Match) key() string {
+	b := make([]byte, 0, len(m)*18)
+	for _, mf := range m {
+		b = append(b, byte(mf.Field>>8), byte(mf.Field))
+		b = binary.BigEndian.AppendUint64(b, mf.Value)
+		b = binary.BigEndian.AppendUint64(b, mf.Mask)
+	}
+	return string(b)
 }
 
 func tableName(n TableNamer, t uint8) string {

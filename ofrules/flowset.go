@@ -58,7 +58,8 @@ func (s *FlowSet) Flows() []Flow {
 func SortFlows(fs []Flow) {
 	keys := make([]Key, len(fs))
 	for i := range fs {
-		keys[i] = fs[i].Key()
+		// Sort by the readable match so dumps read naturally.
+		keys[i] = Key{Table: fs[i].Table, Priority: fs[i].Priority, Match: fs[i].Match.Text()}
 	}
 	idx := make([]int, len(fs))
 	for i := range idx {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openvpc/openvpc/controller"
+	"github.com/openvpc/openvpc/internal/labrun"
+	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/pipelines"
+)
+
+var serverFlags = []cli.Flag{
+	&cli.StringFlag{Name: "server", Value: "127.0.0.1:8780", EnvVars: []string{"OPENVPC_SERVER"}, Usage: "controller API: unix:/path or addr:port"},
+	&cli.StringFlag{Name: "lab", Usage: "talk to the controller of this lab (overrides --server)"},
+}
+
+func serverAddr(c *cli.Context) string {
+	if l := c.String("lab"); l != "" {
+		return "unix:" + labDir(l, "") + "/api.sock"
+	}
+	return c.String("server")
+}
+
+func apiGet(c *cli.Context, path string) ([]byte, error) {
+	resp, err := labrun.HTTPClient(serverAddr(c)).Get("http://openvpc" + path)
+	if err != nil {
+		return nil, fmt.Errorf("controller at %s: %w", serverAddr(c), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s", e.Error)
+		}
+		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func showCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "show",
+		Usage: "list hosts, their connection state, bound NICs and flow counts",
+		Flags: append([]cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			body, err := apiGet(c, "/v1/status")
+			if err != nil {
+				return err
+			}
+			if c.String("output") == "json" {
+				_, err := os.Stdout.Write(body)
+				return err
+			}
+			var st controller.Status
+			if err := json.Unmarshal(body, &st); err != nil {
+				return fmt.Errorf("decode status: %w", err)
+			}
+			if st.PolicyError != "" {
+				fmt.Printf("policy error (previous policy in force): %s\n\n", st.PolicyError)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "HOST\tDPID\tUNDERLAY\tENCAP\tOPENFLOW\tSYNC\tFLOWS\tNICS\tERROR")
+			for _, h := range st.Hosts {
+				conn := "down"
+				if h.Connected {
+					conn = "up"
+				}
+				sync := "no"
+				if h.InSync {
+					sync = "yes"
+				}
+				nics := make([]string, 0, len(h.BoundNICs))
+				for n, p := range h.BoundNICs {
+					nics = append(nics, fmt.Sprintf("%s@%d", n, p))
+				}
+				sort.Strings(nics)
+				errs := strings.TrimSpace(h.LastError + " " + h.OVSDBError)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Name, h.DatapathID, h.UnderlayIP, h.Encap, conn, sync, h.Flows, strings.Join(nics, ","), errs)
+			}
+			return w.Flush()
+		},
+	}
+}
+
+func dumpFlowsCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "dump-flows",
+		Usage:     "show the flows installed on a host's br-int, with table names (read over OpenFlow)",
+		ArgsUsage: "HOST [TABLE]",
+		Flags:     append([]cli.Flag{&cli.StringFlag{Name: "table", Usage: "only this table (name or number)"}}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return fmt.Errorf("dump-flows: want HOST and optionally TABLE (flags go before HOST)")
+			}
+			q := ""
+			t := c.String("table")
+			if c.NArg() == 2 {
+				t = c.Args().Get(1)
+			}
+			if t != "" {
+				if _, err := pipelines.TableByName(t); err != nil {
+					return fmt.Errorf("--table: %w", err)
+				}
+				q = "?table=" + url.QueryEscape(t)
+			}
+			body, err := apiGet(c, "/v1/hosts/"+url.PathEscape(c.Args().First())+"/flows"+q)
+			if err != nil {
+				return err
+			}
+			_, err = os.Stdout.Write(body)
+			return err
+		},
+	}
+}
+
+func loadPolicyFile(path string) (*model.Policy, *model.Net, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := model.ParseYAML(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, err := model.Build(p)
+	return p, n, err
+}
+
+func validateCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "validate",
+		Usage: "check a policy file and print every problem",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true}},
+		Action: func(c *cli.Context) error {
+			_, n, err := loadPolicyFile(c.String("file"))
+			if err != nil {
+				return err
+			}
+			fmt.Printf("ok: %d vpcs, %d subnets, %d nics, %d hosts\n", len(n.VPCs), len(n.Subnets), len(n.NICs), len(n.Hosts))
+			return nil
+		},
+	}
+}
+
+func compileCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "compile",
+		Usage: "print the flows a host would get, offline, assuming every NIC placed on it is bound (ofports 10, 11, ... by name; tunnel port 1)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true},
+			&cli.StringFlag{Name: "host", Required: true},
+			&cli.StringFlag{Name: "table", Usage: "only this table (name or number)"},
+		},
+		Action: func(c *cli.Context) error {
+			_, n, err := loadPolicyFile(c.String("file"))
+			if err != nil {
+				return err
+			}
+			snap := &pipelines.Snapshot{Net: n, Hosts: map[string]pipelines.HostState{}}
+			for _, hn := range n.HostNames {
+				st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+				port := uint32(10)
+				for _, nn := range n.NICNames {
+					if n.NICs[nn].Host == hn {
+						st.Ports[nn] = port
+						port++
+					}
+				}
+				snap.Hosts[hn] = st
+			}
+			fs, err := pipelines.Compile(snap, c.String("host"))
+			if err != nil {
+				return err
+			}
+			flows := fs.Flows()
+			if t := c.String("table"); t != "" {
+				tn, err := pipelines.TableByName(t)
+				if err != nil {
+					return fmt.Errorf("--table: %w", err)
+				}
+				kept := flows[:0]
+				for _, f := range flows {
+					if f.Table == tn {
+						kept = append(kept, f)
+					}
+				}
+				flows = kept
+			}
+			fmt.Print(controller.FlowsText(flows))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/openvpc/openvpc/ofrules"
+	"github.com/openvpc/openvpc/pipelines"
+)
+
+// Handler returns the controller's HTTP handler: health, status and flow
+// dumps for `openvpc show` and `openvpc dump-flows`. (The tenant API comes
+// with the store.)
+func (c *Controller) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !c.inSync() {
+			http.Error(w, "not in sync", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.Status())
+	})
+	mux.HandleFunc("GET /v1/hosts/{host}/flows", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		flows, err := c.DumpFlows(ctx, r.PathValue("host"))
+		if err != nil {
+			code := http.StatusBadGateway
+			if errors.Is(err, ErrUnknownHost) {
+				code = http.StatusNotFound
+			} else if errors.Is(err, ErrNotConnected) {
+				code = http.StatusServiceUnavailable
+			}
+			writeJSON(w, code, map[string]string{"error": err.Error()})
+			return
+		}
+		if t := r.URL.Query().Get("table"); t != "" {
+			n, err := pipelines.TableByName(t)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error(), "field": "table"})
+				return
+			}
+			kept := flows[:0]
+			for _, f := range flows {
+				if f.Table == n {
+					kept = append(kept, f)
+				}
+			}
+			flows = kept
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprint(w, FlowsText(flows))
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Listen opens a listener for an address written as "unix:/path",
+// "tcp:host:port" or "host:port".
+func Listen(addr string) (net.Listener, error) {
+	network, address := SplitAddr(addr)
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// SplitAddr splits "unix:/path" / "tcp:host:port" / "host:port".
+func SplitAddr(addr string) (network, address string) {
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		return "unix", strings.TrimPrefix(addr, "unix:")
+	case strings.HasPrefix(addr, "tcp:"):
+		return "tcp", strings.TrimPrefix(addr, "tcp:")
+	}
+	return "tcp", addr
+}
+
+// FlowsText renders flows with table names, one per line.
+func FlowsText(flows []ofrules.Flow) string {
+	var b strings.Builder
+	for _, f := range flows {
+		b.WriteString(f.Text(pipelines.TableName))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,81 @@
+package lab
+
+import (
+	"net/netip"
+	"path/filepath"
+	"slices"
+)
+
+// Inventory describes a lab for humans and other tools; it is also written
+// to Dir/inventory.json whenever the lab changes.
+type Inventory struct {
+	Name          string          `json:"name"`
+	Dir           string          `json:"dir"`
+	UnderlayNetns string          `json:"underlay_netns"`
+	UnderlayCIDR  string          `json:"underlay_cidr"`
+	Hosts         []HostInventory `json:"hosts"`
+	VMs           []VMInventory   `json:"vms"`
+}
+
+// HostInventory describes one host.
+type HostInventory struct {
+	Name       string     `json:"name"`
+	Netns      string     `json:"netns"`
+	UnderlayIP netip.Addr `json:"underlay_ip"`
+	OVSDB      string     `json:"ovsdb"`   // OVSDB endpoint, "unix:DIR/db.sock" (reachable from any netns)
+	OVSDir     string     `json:"ovs_dir"` // pidfiles, logs, sockets (bridge .mgmt sockets too)
+	Bridge     string     `json:"bridge"`  // integration bridge
+}
+
+// VMInventory describes one VM.
+type VMInventory struct {
+	Name    string         `json:"name"` // = iface-id
+	Host    string         `json:"host"`
+	Netns   string         `json:"netns"`
+	NIC     string         `json:"nic"`   // host-side veth, the port on br-int
+	Iface   string         `json:"iface"` // inside the VM: eth0
+	MAC     string         `json:"mac"`
+	IPs     []netip.Addr   `json:"ips"`
+	Addrs   []netip.Prefix `json:"addrs"`
+	Gateway netip.Addr     `json:"gateway,omitzero"`
+	MTU     int            `json:"mtu,omitempty"`
+}
+
+// Inventory returns the lab's current inventory.
+func (l *Lab) Inventory() Inventory {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.inventoryLocked()
+}
+
+func (l *Lab) inventoryLocked() Inventory {
+	inv := Inventory{
+		Name:          l.name,
+		Dir:           l.dir,
+		UnderlayNetns: l.st.UnderlayNetns,
+		UnderlayCIDR:  UnderlayCIDR,
+		Hosts:         []HostInventory{},
+		VMs:           []VMInventory{},
+	}
+	for _, h := range l.st.Hosts {
+		inv.Hosts = append(inv.Hosts, HostInventory{
+			Name:       h.Name,
+			Netns:      h.Netns,
+			UnderlayIP: h.UnderlayIP,
+			OVSDB:      "unix:" + filepath.Join(h.OVSDir, "db.sock"),
+			OVSDir:     h.OVSDir,
+			Bridge:     IntegrationBridge,
+		})
+	}
+	for _, v := range l.st.VMs {
+		vi := VMInventory{
+			Name: v.Name, Host: v.Host, Netns: v.Netns, NIC: v.NIC, Iface: VMIface, MAC: v.MAC,
+			Addrs: slices.Clone(v.Addrs), Gateway: v.Gateway, MTU: v.MTU, IPs: []netip.Addr{},
+		}
+		for _, p := range v.Addrs {
+			vi.IPs = append(vi.IPs, p.Addr())
+		}
+		inv.VMs = append(inv.VMs, vi)
+	}
+	return inv
+}

@@ -1,0 +1,92 @@
+package model
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Net is a validated policy, indexed and with every data-plane identifier
+// assigned. It is immutable once built and safe to share between goroutines.
+type Net struct {
+	Accounts map[string]*Account
+	VPCs     map[string]*VPCInfo
+	Subnets  map[string]*SubnetInfo
+	NICs     map[string]*NICInfo
+	Hosts    map[string]*HostInfo
+
+	// Sorted name lists, for deterministic iteration.
+	VPCNames    []string
+	SubnetNames []string
+	NICNames    []string
+	HostNames   []string
+}
+
+// VPCInfo is a built VPC.
+type VPCInfo struct {
+	Name      string
+	Account   string
+	CIDR      netip.Prefix
+	VNI       uint32           // tunnel key and metadata value, 1..2^24-1
+	RouterMAC net.HardwareAddr // MAC of the implied router (all its gateways)
+	Subnets   []*SubnetInfo    // sorted by name
+	NICs      []*NICInfo       // sorted by name
+}
+
+// SubnetInfo is a built subnet.
+type SubnetInfo struct {
+	Name    string
+	VPC     *VPCInfo
+	CIDR    netip.Prefix
+	Gateway netip.Addr // network + 1: the implied router
+	Key     uint16     // small id carried in a register, unique across the cloud
+}
+
+// NICInfo is a built NIC.
+type NICInfo struct {
+	Name         string
+	Subnet       *SubnetInfo
+	Host         string // placement from policy; "" = unplaced
+	MAC          net.HardwareAddr
+	IP           netip.Addr
+	SecondaryIPs []netip.Addr
+	PortKey      uint32 // unique across the cloud
+}
+
+// IPs returns the primary and secondary IPs.
+func (n *NICInfo) IPs() []netip.Addr {
+	return append([]netip.Addr{n.IP}, n.SecondaryIPs...)
+}
+
+// HostInfo is a built host.
+type HostInfo struct {
+	Name         string
+	UnderlayIP   netip.Addr
+	Encap        string
+	OVSDB        string
+	DatapathType string
+	DatapathID   uint64 // unique, derived from the name
+}
+
+// Reserved reports whether ip is one of the five addresses a subnet keeps
+// for itself (network, router, DNS, future use, broadcast), as in AWS.
+func (s *SubnetInfo) Reserved(ip netip.Addr) bool {
+	return reservedIn(s.CIDR, ip)
+}
+
+func reservedIn(p netip.Prefix, ip netip.Addr) bool {
+	n := p.Masked().Addr()
+	for i := 0; i < 4; i++ {
+		if ip == n {
+			return true
+		}
+		n = n.Next()
+	}
+	return ip == lastAddr(p)
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	a := p.Masked().Addr().As4()
+	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v |= (uint32(1) << (32 - p.Bits())) - 1
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}

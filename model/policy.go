@@ -1,0 +1,62 @@
+// Package model holds OpenVPC's tenant policy: the declarative objects an
+// operator writes (accounts, VPCs, subnets, NICs, hosts), their validation,
+// and Build, which turns a valid policy into an indexed, typed Net with every
+// data-plane identifier (VPC key, MACs, port keys) assigned. It does no I/O
+// beyond decoding bytes it is given.
+package model
+
+// Policy is the declarative tenant intent, as written in YAML (and later
+// stored). Addresses are kept as text so that validation can name the object
+// and field of a bad value.
+type Policy struct {
+	Accounts []Account `yaml:"accounts,omitempty" json:"accounts,omitempty"`
+	VPCs     []VPC     `yaml:"vpcs,omitempty" json:"vpcs,omitempty"`
+	Subnets  []Subnet  `yaml:"subnets,omitempty" json:"subnets,omitempty"`
+	NICs     []NIC     `yaml:"nics,omitempty" json:"nics,omitempty"`
+	Hosts    []Host    `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// Account is a tenant.
+type Account struct {
+	Name string `yaml:"name" json:"name"`
+}
+
+// VPC is an isolated virtual network of one account. CIDRs of different VPCs
+// may overlap.
+type VPC struct {
+	Name    string `yaml:"name" json:"name"`
+	Account string `yaml:"account" json:"account"`
+	CIDR    string `yaml:"cidr" json:"cidr"`
+	// VNI is the tunnel key; 0 lets Build assign one.
+	VNI uint32 `yaml:"vni,omitempty" json:"vni,omitempty"`
+}
+
+// Subnet is a CIDR inside its VPC.
+type Subnet struct {
+	Name string `yaml:"name" json:"name"`
+	VPC  string `yaml:"vpc" json:"vpc"`
+	CIDR string `yaml:"cidr" json:"cidr"`
+}
+
+// NIC is a VM's network interface; its Name is the iface-id a hypervisor puts
+// in external_ids:iface-id.
+type NIC struct {
+	Name         string   `yaml:"name" json:"name"`
+	Subnet       string   `yaml:"subnet" json:"subnet"`
+	Host         string   `yaml:"host,omitempty" json:"host,omitempty"`
+	MAC          string   `yaml:"mac,omitempty" json:"mac,omitempty"`
+	IP           string   `yaml:"ip" json:"ip"`
+	SecondaryIPs []string `yaml:"secondary_ips,omitempty" json:"secondary_ips,omitempty"`
+}
+
+// Host is a hypervisor running OVS.
+type Host struct {
+	Name       string `yaml:"name" json:"name"`
+	UnderlayIP string `yaml:"underlay_ip,omitempty" json:"underlay_ip,omitempty"`
+	// Encap is the tunnel kind (vxlan, gre, geneve); default vxlan.
+	Encap string `yaml:"encap,omitempty" json:"encap,omitempty"`
+	// OVSDB is the endpoint the controller dials (unix:/path or tcp:ip:port).
+	OVSDB string `yaml:"ovsdb,omitempty" json:"ovsdb,omitempty"`
+	// DatapathType is netdev (userspace) or system (kernel); default netdev.
+	DatapathType string `yaml:"datapath_type,omitempty" json:"datapath_type,omitempty"`
+}

@@ -1,0 +1,45 @@
+package pipelines
+
+import "github.com/openvpc/openvpc/ofrules"
+
+// classifier (table 0): a VM port loads its port key, source subnet and VPC;
+// the tunnel port maps tun_id to the VPC (only VPCs with local NICs) and
+// marks the packet as tunnelled. Anything else is dropped.
+func (c *compiler) classifier() {
+	for _, nic := range c.local {
+		c.add(TableClassifier, 100, cookie(CatPort, uint64(nic.PortKey)),
+			ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(c.st.Ports[nic.Name]))),
+			RegSrcPort.Load(uint64(nic.PortKey)),
+			RegSrcSubnet.Load(uint64(nic.Subnet.Key)),
+			ofrules.SetField{Field: ofrules.Metadata, Value: uint64(nic.Subnet.VPC.VNI)},
+			gotoT(TablePortSecurity))
+	}
+	if c.st.TunnelPort != 0 {
+		for _, v := range c.vpcs {
+			c.add(TableClassifier, 100, cookie(CatTunnel, uint64(v.VNI)),
+				ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(c.st.TunnelPort)), ofrules.Exact(ofrules.TunID, uint64(v.VNI))),
+				ofrules.SetField{Field: ofrules.Metadata, Value: uint64(v.VNI)},
+				flagSet(FlagFromTunnel),
+				gotoT(TableTunnelSource))
+		}
+	}
+	c.dropMiss(TableClassifier)
+}
+
+// tunnelSource (table 1): accept tunnelled packets only from the underlay
+// address of a known host.
+func (c *compiler) tunnelSource() {
+	if c.st.TunnelPort == 0 {
+		return
+	}
+	for _, name := range c.snap.Net.HostNames {
+		h := c.snap.Net.Hosts[name]
+		if name == c.host.Name {
+			continue
+		}
+		c.add(TableTunnelSource, 100, cookie(CatTunnel, h.DatapathID),
+			ofrules.NewMatch(ofrules.Exact(ofrules.TunSrc, ipVal(h.UnderlayIP))),
+			gotoT(TableDestLookup))
+	}
+	c.dropMiss(TableTunnelSource)
+}

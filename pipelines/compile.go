@@ -1,0 +1,179 @@
+package pipelines
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+
+	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/ofrules"
+)
+
+// HostState is what the controller has observed on one host's bridge.
+type HostState struct {
+	// Ports maps bound NIC names (external_ids:iface-id) to their ofport.
+	Ports map[string]uint32
+	// TunnelPort is the ofport of the host's flow-based tunnel port (0: not yet known).
+	TunnelPort uint32
+}
+
+// Snapshot is the input of the compiler: the built policy and the observed
+// state of every host. It must not be changed once Compile has seen it.
+type Snapshot struct {
+	Net   *model.Net
+	Hosts map[string]HostState
+
+	locOnce sync.Once
+	bound   map[string][]string // NIC → hosts it is bound on, sorted
+}
+
+// Location is where a NIC's traffic is delivered.
+type Location struct {
+	Host   string
+	OFPort uint32 // 0 when the NIC is not bound on Host (yet)
+}
+
+// Locate returns where a NIC is: the host it is bound on (when bound on
+// several, the policy's placement wins, else the first by name), otherwise
+// its placement in the policy.
+func (s *Snapshot) Locate(nic *model.NICInfo) (Location, bool) {
+	s.locOnce.Do(s.indexBindings)
+	if bound := s.bound[nic.Name]; len(bound) > 0 {
+		h := bound[0]
+		for _, b := range bound {
+			if b == nic.Host {
+				h = b
+			}
+		}
+		return Location{Host: h, OFPort: s.Hosts[h].Ports[nic.Name]}, true
+	}
+	if nic.Host != "" {
+		return Location{Host: nic.Host}, true
+	}
+	return Location{}, false
+}
+
+// indexBindings inverts the hosts' port maps once per snapshot, so that
+// locating every NIC costs O(bindings), not O(NICs × hosts).
+func (s *Snapshot) indexBindings() {
+	s.bound = map[string][]string{}
+	for h, st := range s.Hosts {
+		for nic := range st.Ports {
+			s.bound[nic] = append(s.bound[nic], h)
+		}
+	}
+	for _, hs := range s.bound {
+		sort.Strings(hs)
+	}
+}
+
+// compiler carries the per-call state of one Compile.
+type compiler struct {
+	snap *Snapshot
+	host *model.HostInfo
+	st   HostState
+	out  *ofrules.FlowSet
+	// local NICs bound on this host, sorted by name
+	local []*model.NICInfo
+	// VPCs and subnets with at least one local NIC, sorted by name
+	vpcs    []*model.VPCInfo
+	subnets []*model.SubnetInfo
+	err     error
+}
+
+// Compile returns the complete desired flow set of one host. It is pure:
+// the same snapshot and host always give the same flows.
+func Compile(snap *Snapshot, hostName string) (*ofrules.FlowSet, error) {
+	h := snap.Net.Hosts[hostName]
+	if h == nil {
+		return nil, fmt.Errorf("compile: unknown host %q", hostName)
+	}
+	c := &compiler{snap: snap, host: h, st: snap.Hosts[hostName], out: ofrules.NewFlowSet()}
+	c.collectLocal()
+	for _, stage := range []func(){
+		c.classifier, c.tunnelSource, c.portSecurity, c.l2Filter, c.arpResponder,
+		c.egressCt, c.routerLocal, c.egressSg, c.l3Route, c.destLookup, c.ingressCt, c.output,
+	} {
+		stage()
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	return c.out, nil
+}
+
+func (c *compiler) collectLocal() {
+	vpcs := map[string]*model.VPCInfo{}
+	subnets := map[string]*model.SubnetInfo{}
+	for _, name := range c.snap.Net.NICNames {
+		nic := c.snap.Net.NICs[name]
+		if _, ok := c.st.Ports[name]; !ok {
+			continue
+		}
+		c.local = append(c.local, nic)
+		vpcs[nic.Subnet.VPC.Name] = nic.Subnet.VPC
+		subnets[nic.Subnet.Name] = nic.Subnet
+	}
+	for _, n := range c.snap.Net.VPCNames {
+		if v := vpcs[n]; v != nil {
+			c.vpcs = append(c.vpcs, v)
+		}
+	}
+	for _, n := range c.snap.Net.SubnetNames {
+		if s := subnets[n]; s != nil {
+			c.subnets = append(c.subnets, s)
+		}
+	}
+}
+
+// add puts a flow into the set; two different flows with one key are a
+// compiler bug, reported by Compile.
+func (c *compiler) add(table uint8, prio uint16, ck uint64, m ofrules.Match, acts ...ofrules.Action) {
+	f := ofrules.Flow{Table: table, Priority: prio, Cookie: ck, Match: m, Actions: acts}
+	if !c.out.Add(f) && c.err == nil {
+		old, _ := c.out.Get(f.Key())
+		c.err = fmt.Errorf("compile: conflicting flows:\n  %s\n  %s", old.Text(TableName), f.Text(TableName))
+	}
+}
+
+// Helpers for common match fields.
+
+func macVal(m net.HardwareAddr) uint64 {
+	var v uint64
+	for _, b := range m {
+		v = v<<8 | uint64(b)
+	}
+	return v
+}
+
+func ipVal(a netip.Addr) uint64 {
+	b := a.As4()
+	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+}
+
+func prefixMatch(f ofrules.Field, p netip.Prefix) ofrules.MatchField {
+	mask := uint64(0xffffffff) << (32 - p.Bits()) & 0xffffffff
+	return ofrules.Masked(f, ipVal(p.Addr()), mask)
+}
+
+func ethType(t uint64) ofrules.MatchField { return ofrules.Exact(ofrules.EthType, t) }
+
+func vpcMatch(v *model.VPCInfo) ofrules.MatchField {
+	return ofrules.Exact(ofrules.Metadata, uint64(v.VNI))
+}
+
+func gotoT(t uint8) ofrules.Goto { return ofrules.Goto{Table: t} }
+
+// passThrough installs the lowest-priority flow of a table that is a
+// placeholder for a later stage (security groups).
+func (c *compiler) passThrough(table, next uint8) {
+	c.add(table, 0, cookie(CatPipeline, uint64(table)), nil, gotoT(next))
+}
+
+// dropMiss installs an explicit table-miss drop, so drops show in
+// dump-flows statistics.
+func (c *compiler) dropMiss(table uint8) {
+	c.add(table, 0, cookie(CatPipeline, uint64(table)), nil)
+}

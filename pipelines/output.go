@@ -1,0 +1,21 @@
+package pipelines
+
+import "github.com/openvpc/openvpc/ofrules"
+
+// output (table 70): a remote destination leaves through the flow-based
+// tunnel port with the VPC's key (copied from metadata) as tun_id; a local
+// one through its NIC's port, found by its port key.
+func (c *compiler) output() {
+	if c.st.TunnelPort != 0 {
+		c.add(TableOutput, 200, cookie(CatPipeline, uint64(TableOutput)),
+			ofrules.NewMatch(flagMatch(FlagRemote, FlagRemote)),
+			ofrules.Move{Src: ofrules.Metadata, Dst: ofrules.TunID, NBits: 24},
+			ofrules.Output{Port: c.st.TunnelPort})
+	}
+	for _, nic := range c.local {
+		c.add(TableOutput, 100, cookie(CatPort, uint64(nic.PortKey)),
+			ofrules.NewMatch(RegDstPort.Match(uint64(nic.PortKey))),
+			ofrules.Output{Port: c.st.Ports[nic.Name]})
+	}
+	c.dropMiss(TableOutput)
+}
