@@ -88,7 +88,7 @@ func Up(ctx context.Context, file string, opts Options) (*Env, error) {
 		// target without '/' is relative to it, so every host gets a
 		// symlink there to the controller's one socket.
 		OFTarget: "unix:" + hostSockName,
-		APIAddr:    "unix:" + filepath.Join(opts.Dir, "api.sock")}
+		APIAddr:  "unix:" + filepath.Join(opts.Dir, "api.sock")}
 	fail := func(err error) (*Env, error) {
 		e.Down(context.Background())
 		return nil, err
