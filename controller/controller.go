@@ -40,6 +40,9 @@ type Config struct {
 	// EnsureInterval is how often each host's bridge setup is re-checked and
 	// repaired through OVSDB. Default 10 s.
 	EnsureInterval time.Duration
+	// Agent manages hosts' bridges and reports bindings; default an
+	// OVSDBAgent (tests use fakes).
+	Agent HostAgent
 }
 
 // Switch is the part of an OpenFlow connection the controller uses.
@@ -108,6 +111,9 @@ func New(cfg Config) *Controller {
 	if cfg.EnsureInterval == 0 {
 		cfg.EnsureInterval = 10 * time.Second
 	}
+	if cfg.Agent == nil {
+		cfg.Agent = &OVSDBAgent{Target: cfg.OpenFlowTarget, EnsureInterval: cfg.EnsureInterval, Log: cfg.Log}
+	}
 	return &Controller{cfg: cfg, log: cfg.Log, hosts: map[string]*host{}}
 }
 
@@ -123,14 +129,17 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); c.cfg.Source.Run(ctx) }()
-	go func() {
-		defer wg.Done()
-		if err := c.serveOpenFlow(ctx); err != nil && ctx.Err() == nil {
-			c.log.WithError(err).Error("openflow listener stopped")
-		}
-	}()
+	if c.cfg.OpenFlow != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.serveOpenFlow(ctx); err != nil && ctx.Err() == nil {
+				c.log.WithError(err).Error("openflow listener stopped")
+			}
+		}()
+	}
 	// The startup grace ends with a kick, so hosts whose peers never report
 	// get programmed anyway.
 	graceT := time.AfterFunc(c.cfg.StartupGrace, c.kickAll)
@@ -196,7 +205,7 @@ func (c *Controller) setNet(ctx context.Context, n *model.Net) {
 		h := &host{name: name, info: n.Hosts[name], kick: make(chan struct{}, 1), stop: cancel, installed: ofrules.NewFlowSet(), needFull: true}
 		c.hosts[name] = h
 		go c.hostWorker(hctx, h)
-		go c.ovsdbWorker(hctx, h)
+		go c.agentWorker(hctx, h, h.info)
 	}
 	c.mu.Unlock()
 	c.log.WithField("hosts", len(n.HostNames)).WithField("nics", len(n.NICNames)).Info("policy loaded")

@@ -2,11 +2,13 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/openvpc/openvpc/hostsetup"
+	"github.com/openvpc/openvpc/model"
 	"github.com/openvpc/openvpc/ofrules/ofconn"
 	"github.com/openvpc/openvpc/ovsdb"
 	"github.com/openvpc/openvpc/pipelines"
@@ -25,55 +27,55 @@ type ofHandler struct{ c *Controller }
 func (h ofHandler) Connected(sw *ofconn.Switch)    { h.c.switchConnected(sw) }
 func (h ofHandler) Disconnected(sw *ofconn.Switch) { h.c.switchDisconnected(sw) }
 
-// setupConfig is the bridge configuration the controller keeps on a host.
-func (c *Controller) setupConfig(h *host) (hostsetup.Config, error) {
-	kind, err := tunnels.ParseKind(h.info.Encap)
+// HostAgent keeps one host's bridge set up and reports its NIC bindings.
+// Session runs until ctx ends (nil) or the session breaks (an error; the
+// controller retries with backoff). report is called with every new
+// snapshot of the host's bindings.
+type HostAgent interface {
+	Session(ctx context.Context, h *model.HostInfo, report func(Bindings)) error
+}
+
+// OVSDBAgent is the HostAgent for real hosts: it dials the host's OVSDB,
+// creates/repairs br-int (and re-checks it every EnsureInterval) and watches
+// the Interface table for external_ids:iface-id.
+type OVSDBAgent struct {
+	Target         string // controller target written into the bridge
+	EnsureInterval time.Duration
+	Log            logrus.FieldLogger
+}
+
+// SetupConfig is the bridge configuration kept on a host.
+func (a *OVSDBAgent) SetupConfig(h *model.HostInfo) (hostsetup.Config, error) {
+	kind, err := tunnels.ParseKind(h.Encap)
 	if err != nil {
+		return hostsetup.Config{}, err
+	}
+	if err := tunnels.CheckDatapath(kind, h.DatapathType); err != nil {
 		return hostsetup.Config{}, err
 	}
 	return hostsetup.Config{
 		Bridge:       "br-int",
-		DatapathType: h.info.DatapathType,
-		DatapathID:   h.info.DatapathID,
-		Controllers:  []string{c.cfg.OpenFlowTarget},
+		DatapathType: h.DatapathType,
+		DatapathID:   h.DatapathID,
+		Controllers:  []string{a.Target},
 		MaxBackoffMS: 1000,
-		Tunnels:      []hostsetup.TunnelPort{{Kind: kind, LocalIP: h.info.UnderlayIP}},
+		Tunnels:      []hostsetup.TunnelPort{{Kind: kind, LocalIP: h.UnderlayIP}},
 		TableNames:   pipelines.TableNames(),
 	}, nil
 }
 
-// ovsdbWorker keeps one host's bridge set up and reports its NIC bindings,
-// reconnecting with backoff.
-func (c *Controller) ovsdbWorker(ctx context.Context, h *host) {
-	log := c.log.WithField("host", h.name)
-	backoff := 200 * time.Millisecond
-	for ctx.Err() == nil {
-		err := c.ovsdbSession(ctx, h, log)
-		if ctx.Err() != nil {
-			return
-		}
-		c.mu.Lock()
-		h.ovsdbErr = err
-		c.mu.Unlock()
-		log.WithError(err).Warn("ovsdb session ended; retrying")
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		if backoff < 5*time.Second {
-			backoff *= 2
-		}
-	}
-}
-
-func (c *Controller) ovsdbSession(ctx context.Context, h *host, log logrus.FieldLogger) error {
-	cfg, err := c.setupConfig(h)
+// Session implements HostAgent.
+func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func(Bindings)) error {
+	log := a.Log.WithField("host", h.Name)
+	cfg, err := a.SetupConfig(h)
 	if err != nil {
 		return err
 	}
+	if h.OVSDB == "" {
+		return fmt.Errorf("host %q has no ovsdb endpoint", h.Name)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cli, err := ovsdb.Dial(dctx, h.info.OVSDB, log)
+	cli, err := ovsdb.Dial(dctx, h.OVSDB, log)
 	cancel()
 	if err != nil {
 		return err
@@ -95,22 +97,54 @@ func (c *Controller) ovsdbSession(ctx context.Context, h *host, log logrus.Field
 	defer stop()
 	watchErr := make(chan error, 1)
 	go func() {
-		watchErr <- hostsetup.Watch(sctx, cli, cfg.Bridge, func(b hostsetup.Bindings) {
-			c.setBindings(h, Bindings{Ports: b.Ports, TunnelPort: b.Tunnels[cfg.Tunnels[0].Kind]})
-		})
+		w := &hostsetup.Watcher{Client: cli, Bridge: cfg.Bridge, Log: log, OnChange: func(b hostsetup.Bindings) {
+			report(Bindings{Ports: b.Ports, TunnelPort: b.Tunnels[cfg.Tunnels[0].Kind]})
+		}}
+		watchErr <- w.Run(sctx)
 	}()
-	t := time.NewTicker(c.cfg.EnsureInterval)
+	interval := a.EnsureInterval
+	if interval <= 0 {
+		interval = 10 * time.Second
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-watchErr:
+			if err == nil {
+				err = fmt.Errorf("bindings watch ended")
+			}
 			return err
 		case <-t.C:
 			if err := ensure(); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// agentWorker runs the host agent's sessions, retrying with backoff.
+func (c *Controller) agentWorker(ctx context.Context, h *host, info *model.HostInfo) {
+	log := c.log.WithField("host", h.name)
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.cfg.Agent.Session(ctx, info, func(b Bindings) { c.setBindings(h, b) })
+		if ctx.Err() != nil {
+			return
+		}
+		c.mu.Lock()
+		h.ovsdbErr = err
+		c.mu.Unlock()
+		log.WithError(err).Warn("host session ended; retrying")
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 5*time.Second {
+			backoff *= 2
 		}
 	}
 }
