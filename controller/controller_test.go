@@ -408,4 +408,3 @@ func mustPolicyFrom(t *testing.T, s string) *model.Policy {
 	}
 	return p
 }
-
