@@ -32,6 +32,9 @@ type Options struct {
 	// binary; otherwise it runs in-process.
 	Binary string
 	Log    logrus.FieldLogger
+	// AuditInterval is the in-process controller's flow audit period
+	// (0: the controller's default).
+	AuditInterval time.Duration
 }
 
 // hostSockName is the controller socket's name in each host's OVS run dir.
@@ -176,7 +179,7 @@ func (e *Env) StartController(ctx context.Context) error {
 	src := controller.NewFileSource(e.PolicyPath)
 	src.Interval = 200 * time.Millisecond
 	c := controller.New(controller.Config{Source: src, OpenFlow: ofLn, OpenFlowTarget: e.OFTarget,
-		Log: e.log.WithField("part", "controller"), StartupGrace: 5 * time.Second})
+		Log: e.log.WithField("part", "controller"), StartupGrace: 5 * time.Second, AuditInterval: e.opts.AuditInterval})
 	cctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
