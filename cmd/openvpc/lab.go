@@ -37,7 +37,10 @@ func labCmd() *cli.Command {
 			{
 				Name:  "up",
 				Usage: "build the lab for a policy file and start a controller for it",
-				Flags: append([]cli.Flag{&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "policy YAML"}}, labFlags...),
+				Flags: append([]cli.Flag{
+					&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true, Usage: "policy YAML"},
+					&cli.BoolFlag{Name: "wait-pings", Usage: "after start, wait until every VM pings every other VM of its VPC and print the time taken"},
+				}, labFlags...),
 				Action: func(c *cli.Context) error {
 					exe, err := os.Executable()
 					if err != nil {
@@ -55,9 +58,17 @@ func labCmd() *cli.Command {
 					if err := env.WaitReady(wctx); err != nil {
 						return fmt.Errorf("%w (see %s/controller.log)", err, env.Lab.Dir())
 					}
+					upTook := time.Since(start)
 					inv, _ := json.MarshalIndent(env.Lab.Inventory(), "", "  ")
 					fmt.Println(string(inv))
-					fmt.Printf("\nlab %q up in %v; controller API %s\n", c.String("name"), time.Since(start).Round(time.Millisecond), env.APIAddr)
+					if c.Bool("wait-pings") {
+						pairs, err := demo.WaitPingMesh(wctx, env)
+						if err != nil {
+							return err
+						}
+						fmt.Printf("\nall %d VM pairs ping each other %v after lab up started\n", pairs, time.Since(start).Round(time.Millisecond))
+					}
+					fmt.Printf("\nlab %q up and in sync in %v; controller API %s\n", c.String("name"), upTook.Round(time.Millisecond), env.APIAddr)
 					fmt.Printf("  openvpc show --lab %s\n  openvpc dump-flows --lab %s HOST [--table NAME]\n  openvpc lab down --name %s\n", c.String("name"), c.String("name"), c.String("name"))
 					return nil
 				},
@@ -103,7 +114,12 @@ func demoCmd() *cli.Command {
 			if err := env.WaitReady(wctx); err != nil {
 				return err
 			}
-			fmt.Printf("lab up and controller in sync after %v\n\n", time.Since(start).Round(time.Millisecond))
+			fmt.Printf("lab up and controller in sync after %v\n", time.Since(start).Round(time.Millisecond))
+			pairs, err := demo.WaitPingMesh(wctx, env)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("all %d VM pairs of each VPC ping each other after %v\n\n", pairs, time.Since(start).Round(time.Millisecond))
 			failed := demo.Report(ctx, env, func(s string) { fmt.Println(s) })
 			fmt.Printf("\n%d passed, %d failed\n", len(demo.Checks())-failed, failed)
 			if failed > 0 {

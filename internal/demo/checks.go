@@ -536,3 +536,54 @@ func Report(ctx context.Context, e *labrun.Env, w func(string)) int {
 	}
 	return failed
 }
+
+// PingMesh pings, once, every other NIC's primary IP in the same VPC from
+// every VM (all pairs in parallel) and returns the pairs that got no reply.
+func PingMesh(ctx context.Context, e *labrun.Env) (pairs int, failed []string, err error) {
+	n, err := e.Net()
+	if err != nil {
+		return 0, nil, err
+	}
+	type result struct {
+		pair string
+		ok   bool
+	}
+	results := make(chan result)
+	for _, vname := range n.VPCNames {
+		vpc := n.VPCs[vname]
+		for _, src := range vpc.NICs {
+			for _, dst := range vpc.NICs {
+				if src == dst || e.Lab.VM(src.Name) == nil || e.Lab.VM(dst.Name) == nil {
+					continue
+				}
+				pairs++
+				go func(src *model.NICInfo, dst *model.NICInfo) {
+					r, err := e.Lab.VM(src.Name).Ping(ctx, dst.IP, lab.PingOpts{Count: 1, Timeout: time.Second})
+					results <- result{src.Name + "→" + dst.Name, err == nil && r.Received == 1}
+				}(src, dst)
+			}
+		}
+	}
+	for i := 0; i < pairs; i++ {
+		if r := <-results; !r.ok {
+			failed = append(failed, r.pair)
+		}
+	}
+	return pairs, failed, nil
+}
+
+// WaitPingMesh repeats PingMesh until every pair passes or ctx ends.
+func WaitPingMesh(ctx context.Context, e *labrun.Env) (int, error) {
+	for {
+		pairs, failed, err := PingMesh(ctx, e)
+		if err != nil {
+			return 0, err
+		}
+		if len(failed) == 0 {
+			return pairs, nil
+		}
+		if ctx.Err() != nil {
+			return pairs, fmt.Errorf("%d of %d ping pairs still failing, e.g. %s", len(failed), pairs, failed[0])
+		}
+	}
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Reproducible figures for BENCHMARKS.md: compiler benchmarks, the OpenFlow
+# codec and a 100k-flow bundle on real OVS, and the demo lab's time from
+# `lab up` to all pings passing. Prints the median of RUNS runs of each.
+# Needs root (lab, OVS). Usage: RUNS=5 bash scripts/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+RUNS=${RUNS:-5}
+out=$(mktemp -d)
+trap 'rm -rf "$out"; bin/openvpc lab down --name bench >/dev/null 2>&1 || true' EXIT
+
+# median of the numbers on stdin
+median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) exit; if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# date: $(date -u +%Y-%m-%dT%H:%MZ), $(go version | cut -d' ' -f3), $(ovs-vswitchd --version | head -1)"
+echo "# runs: $RUNS (median)"
+echo
+
+go test -run '^$' -bench 'BenchmarkCompile' -benchmem -count "$RUNS" ./pipelines > "$out/compile.txt"
+go test -run '^$' -bench 'BenchmarkEncode100k|BenchmarkDecode100k' -count "$RUNS" ./ofrules > "$out/codec.txt"
+go test -run '^$' -bench 'BenchmarkBundle100kOVS' -benchtime 1x -count "$RUNS" ./ofrules/ofconn > "$out/bundle.txt"
+
+echo "| benchmark | median time/op | flows per host |"
+echo "|---|---|---|"
+for f in compile codec bundle; do
+  for name in $(awk '/^Benchmark/ {print $1}' "$out/$f.txt" | sort -u); do
+    t=$(awk -v n="$name" '$1==n {for (i=1;i<=NF;i++) if ($i=="ns/op") print $(i-1)}' "$out/$f.txt" | median)
+    fl=$(awk -v n="$name" '$1==n {for (i=1;i<=NF;i++) if ($i=="flows/host") print $(i-1)}' "$out/$f.txt" | median)
+    printf '| %s | %.3f ms | %s |\n' "${name%-*}" "$(echo "$t / 1000000" | bc -l)" "${fl:--}"
+  done
+done
+echo
+
+go build -o bin/openvpc ./cmd/openvpc
+for i in $(seq "$RUNS"); do
+  bin/openvpc lab up -f examples/demo.yaml --name bench --wait-pings > "$out/lab$i.txt" 2>/dev/null
+  bin/openvpc lab down --name bench >/dev/null 2>&1
+  sed -n 's/.*ping each other \([0-9.]*\)\(m\?s\) after.*/\1 \2/p' "$out/lab$i.txt" |
+    awk '{ if ($2=="ms") print $1; else print $1*1000 }' >> "$out/lab.txt"
+done
+echo "demo lab (3 hosts, 8 VMs, 2 VPCs): lab up → all $(grep -o 'all [0-9]* VM pairs' "$out/lab1.txt" | awk '{print $2}') VM pairs pinging: median $(median < "$out/lab.txt") ms (runs: $(paste -sd' ' "$out/lab.txt"))"
