@@ -14,6 +14,7 @@ have ip           || need+=(iproute2)
 have ping         || need+=(iputils-ping)
 have nc           || need+=(netcat-openbsd)
 have iperf3       || need+=(iperf3)
+have bc           || need+=(bc)
 [ -x /usr/bin/python3 ] || need+=(python3)
 
 if [ ${#need[@]} -gt 0 ]; then
