@@ -427,22 +427,25 @@ func (c *Controller) setBindings(h *host, b Bindings) {
 
 // HostStatus is the state of one host, for `openvpc show`.
 type HostStatus struct {
-	Name          string            `json:"name"`
-	DatapathID    string            `json:"datapath_id"`
-	UnderlayIP    string            `json:"underlay_ip"`
-	Encap         string            `json:"encap"`
-	OVSDB         string            `json:"ovsdb"`
-	OVSDBError    string            `json:"ovsdb_error,omitempty"`
-	Connected     bool              `json:"connected"`
-	ConnectedAt   *time.Time        `json:"connected_at,omitempty"`
-	BoundNICs     map[string]uint32 `json:"bound_nics"`
-	TunnelPort    uint32            `json:"tunnel_port"`
-	Flows         int               `json:"flows"`
-	InSync        bool              `json:"in_sync"`
-	LastSync      *time.Time        `json:"last_sync,omitempty"`
-	LastError     string            `json:"last_error,omitempty"`
-	Bundles       int               `json:"bundles"`
-	FlowModsTotal int               `json:"flow_mods_total"`
+	Name        string            `json:"name"`
+	DatapathID  string            `json:"datapath_id"`
+	UnderlayIP  string            `json:"underlay_ip"`
+	Encap       string            `json:"encap"`
+	OVSDB       string            `json:"ovsdb"`
+	OVSDBError  string            `json:"ovsdb_error,omitempty"`
+	Connected   bool              `json:"connected"`
+	ConnectedAt *time.Time        `json:"connected_at,omitempty"`
+	BoundNICs   map[string]uint32 `json:"bound_nics"`
+	// PendingNICs are placed on this host by the policy but not plugged
+	// (no port with their iface-id) yet.
+	PendingNICs   []string   `json:"pending_nics,omitempty"`
+	TunnelPort    uint32     `json:"tunnel_port"`
+	Flows         int        `json:"flows"`
+	InSync        bool       `json:"in_sync"`
+	LastSync      *time.Time `json:"last_sync,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	Bundles       int        `json:"bundles"`
+	FlowModsTotal int        `json:"flow_mods_total"`
 }
 
 // Status is the controller's state, for `openvpc show`.
@@ -478,6 +481,13 @@ func (c *Controller) Status() Status {
 				hs.BoundNICs[k] = v
 			}
 			hs.TunnelPort = h.bindings.TunnelPort
+		}
+		if c.net != nil {
+			for _, nn := range c.net.NICNames {
+				if _, ok := hs.BoundNICs[nn]; !ok && c.net.NICs[nn].Host == n {
+					hs.PendingNICs = append(hs.PendingNICs, nn)
+				}
+			}
 		}
 		if h.sw != nil {
 			t := h.connected

@@ -272,6 +272,17 @@ func TestConnectReplacesAllThenSendsDiffs(t *testing.T) {
 	}
 }
 
+func TestPendingNICs(t *testing.T) {
+	h := start(t, basePolicy, nil)
+	h.agent.report(t, "h1", bound(map[string]uint32{}))
+	h.waitFor(func() bool { return len(h.c.Status().Hosts[0].PendingNICs) > 0 }, "pending NIC listed")
+	if got := h.c.Status().Hosts[0].PendingNICs; len(got) != 1 || got[0] != "n1" {
+		t.Errorf("pending NICs on h1: %v, want [n1]", got)
+	}
+	h.agent.report(t, "h1", bound(map[string]uint32{"n1": 4}))
+	h.waitFor(func() bool { return len(h.c.Status().Hosts[0].PendingNICs) == 0 }, "n1 no longer pending once bound")
+}
+
 func TestNotProgrammedBeforeBindings(t *testing.T) {
 	h := start(t, basePolicy, nil)
 	sw := h.connect("h1")

@@ -88,6 +88,9 @@ func showCmd() *cli.Command {
 					nics = append(nics, fmt.Sprintf("%s@%d", n, p))
 				}
 				sort.Strings(nics)
+				for _, n := range h.PendingNICs {
+					nics = append(nics, n+"(unplugged)")
+				}
 				errs := strings.TrimSpace(h.LastError + " " + h.OVSDBError)
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Name, h.DatapathID, h.UnderlayIP, h.Encap, conn, sync, h.Flows, strings.Join(nics, ","), errs)
 			}
