@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,16 @@ func (c *Controller) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, c.Status())
 	})
 	mux.HandleFunc("GET /v1/hosts/{host}/flows", func(w http.ResponseWriter, r *http.Request) {
+		// ?stats=0 gives the plain form, like `ovs-ofctl --no-stats`.
+		stats := true
+		if v := r.URL.Query().Get("stats"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("stats=%q: want 0 or 1", v), "field": "stats"})
+				return
+			}
+			stats = b
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
 		flows, err := c.DumpFlows(ctx, r.PathValue("host"))
@@ -61,7 +72,11 @@ func (c *Controller) Handler() http.Handler {
 			flows = kept
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprint(w, FlowsText(flows))
+		if stats {
+			fmt.Fprint(w, FlowsTextWithStats(flows))
+		} else {
+			fmt.Fprint(w, FlowsText(flows))
+		}
 	})
 	return mux
 }
@@ -96,11 +111,24 @@ func SplitAddr(addr string) (network, address string) {
 	return "tcp", addr
 }
 
-// FlowsText renders flows with table names, one per line.
+// FlowsText renders flows with table names, one per line, without
+// statistics (the canonical form of golden tests and `openvpc compile`).
 func FlowsText(flows []ofrules.Flow) string {
 	var b strings.Builder
 	for _, f := range flows {
 		b.WriteString(f.Text(pipelines.TableName))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// FlowsTextWithStats renders flows like `ovs-ofctl dump-flows` with table
+// names, one per line: with duration, n_packets, n_bytes and idle_age for
+// flows that carry Stats.
+func FlowsTextWithStats(flows []ofrules.Flow) string {
+	var b strings.Builder
+	for _, f := range flows {
+		b.WriteString(f.TextWithStats(pipelines.TableName))
 		b.WriteByte('\n')
 	}
 	return b.String()

@@ -11,6 +11,7 @@ package ofrules
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // flowDescHeaderLen is the fixed part of ofp_flow_desc before the match.
@@ -512,9 +513,25 @@ func decodeInstructions(b []byte) ([]Action, error) {
 }
 
 // DecodeFlowDescs decodes the body of an OpenFlow 1.5 OFPMP_FLOW_DESC
-// multipart reply (after the 16-byte multipart header) into flows.
+// multipart reply (after the 16-byte multipart header) into flows, with
+// each flow's Stats taken from its ofp_stats (nil when it holds none of the
+// OXS fields decodeStats knows).
 func DecodeFlowDescs(body []byte) ([]Flow, error) {
-	var out []Flow
+	if len(body) == 0 {
+		return nil, nil
+	}
+	// Count the entries first: one allocation for the flows and one for
+	// their stats instead of one per flow.
+	n := 0
+	for b := body; len(b) >= 2; n++ {
+		l := int(binary.BigEndian.Uint16(b))
+		if l < flowDescHeaderLen || l > len(b) {
+			break // reported with its index below
+		}
+		b = b[l:]
+	}
+	out := make([]Flow, 0, n)
+	stats := make([]FlowStats, n)
 	for i := 0; len(body) > 0; i++ {
 		if len(body) < flowDescHeaderLen {
 			return nil, fmt.Errorf("flow desc %d: truncated", i)
@@ -523,7 +540,7 @@ func DecodeFlowDescs(body []byte) ([]Flow, error) {
 		if l < flowDescHeaderLen || l > len(body) {
 			return nil, fmt.Errorf("flow desc %d: bad length %d", i, l)
 		}
-		f, err := decodeFlowDesc(body[:l])
+		f, err := decodeFlowDesc(body[:l], &stats[i])
 		if err != nil {
 			return nil, fmt.Errorf("flow desc %d (table %d, priority %d, cookie %#x): %w",
 				i, body[4], binary.BigEndian.Uint16(body[6:]), binary.BigEndian.Uint64(body[16:]), err)
@@ -534,7 +551,9 @@ func DecodeFlowDescs(body []byte) ([]Flow, error) {
 	return out, nil
 }
 
-func decodeFlowDesc(e []byte) (Flow, error) {
+// decodeFlowDesc decodes one ofp_flow_desc; its stats are decoded into st,
+// which the flow points to if any were present.
+func decodeFlowDesc(e []byte, st *FlowStats) (Flow, error) {
 	f := Flow{Table: e[4], Priority: binary.BigEndian.Uint16(e[6:]), Cookie: binary.BigEndian.Uint64(e[16:])}
 	m, n, err := decodeOfpMatch(e[flowDescHeaderLen:])
 	if err != nil {
@@ -546,15 +565,72 @@ func decodeFlowDesc(e []byte) (Flow, error) {
 		return Flow{}, fmt.Errorf("truncated ofp_stats")
 	}
 	sl := int(binary.BigEndian.Uint16(e[off+2:]))
-	off += (sl + 7) / 8 * 8
-	if sl < 4 || len(e) < off {
+	if sl < 4 || len(e) < off+(sl+7)/8*8 {
 		return Flow{}, fmt.Errorf("bad ofp_stats length %d", sl)
 	}
+	if decodeStats(e[off+4:off+sl], st) {
+		f.Stats = st
+	}
+	off += (sl + 7) / 8 * 8
 	f.Actions, err = decodeInstructions(e[off:])
 	if err != nil {
 		return Flow{}, err
 	}
 	return f, nil
+}
+
+// OXS (OpenFlow 1.5 flow statistics) fields of class OFPXSC_OPENFLOW_BASIC.
+const (
+	oxsClassBasic  = 0x8002
+	oxsDuration    = 0 // uint64: seconds << 32 | nanoseconds
+	oxsIdleTime    = 1 // uint64: same format
+	oxsPacketCount = 4 // uint64
+	oxsByteCount   = 5 // uint64
+	// 3 is flow_count (uint32), sent only in aggregate replies.
+)
+
+// decodeStats parses the OXS TLVs of an ofp_stats (after its 4-byte
+// header) into st and reports whether any field it knows was present.
+// Missing fields are left unknown (negative durations, StatUnknown).
+// Fields it does not know, or of an unexpected size, are skipped, as OVS's
+// own parser does. Statistics are informational: a malformed TLV ends them
+// rather than failing the flow (ofp_stats' own length, checked by the
+// caller, is what locates the instructions).
+func decodeStats(b []byte, st *FlowStats) bool {
+	*st = FlowStats{Duration: -1, IdleAge: -1, Packets: StatUnknown, Bytes: StatUnknown}
+	found := false
+	for len(b) >= 4 {
+		class, field, n := binary.BigEndian.Uint16(b), b[2]>>1, int(b[3])
+		if len(b) < 4+n {
+			break
+		}
+		v := b[4 : 4+n]
+		b = b[4+n:]
+		if class != oxsClassBasic || n != 8 {
+			continue // flow_count (4 bytes), experimenter or unknown
+		}
+		x := binary.BigEndian.Uint64(v)
+		switch field {
+		case oxsDuration:
+			st.Duration = oxsTime(x)
+		case oxsIdleTime:
+			st.IdleAge = oxsTime(x)
+		case oxsPacketCount:
+			st.Packets = x
+		case oxsByteCount:
+			st.Bytes = x
+		default:
+			continue
+		}
+		found = true
+	}
+	return found
+}
+
+// oxsTime converts an OXS time (seconds in the high 32 bits, nanoseconds in
+// the low 32) to a Duration.
+func oxsTime(x uint64) time.Duration {
+	return time.Duration(x>>32)*time.Second + time.Duration(uint32(x))
 }
 
 // DecodeFlowMod decodes a marshalled OpenFlow 1.5 flow-mod (header

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Field names an OpenFlow/NXM match or set_field target.
@@ -282,6 +283,24 @@ type Flow struct {
 	Cookie   uint64
 	Match    Match
 	Actions  []Action // empty means drop
+
+	// Stats are the counters the switch reported for the flow in a dump
+	// (nil for flows not read from a switch). They are not part of the
+	// flow: Key, Text, FlowSet and Diff ignore them. Copies of a Flow share
+	// the pointer; decoded stats are never modified.
+	Stats *FlowStats
+}
+
+// StatUnknown is the value of a FlowStats counter the switch did not report.
+const StatUnknown = ^uint64(0)
+
+// FlowStats are a flow's statistics as read from the switch (the OXS fields
+// of an OpenFlow 1.5 flow description).
+type FlowStats struct {
+	Duration time.Duration // time since the flow was added; < 0 if not reported
+	IdleAge  time.Duration // time since it last matched a packet (OVS: whole seconds); < 0 if not reported
+	Packets  uint64        // packets matched; StatUnknown if not reported
+	Bytes    uint64        // bytes matched; StatUnknown if not reported
 }
 
 // Key identifies a flow the way OVS does (table, priority, match). Match is
@@ -320,14 +339,66 @@ func tableName(n TableNamer, t uint8) string {
 // Text renders the flow like `ovs-ofctl dump-flows --no-stats` with table names.
 func (f *Flow) Text(names TableNamer) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "cookie=%#x, table=%s, priority=%d", f.Cookie, tableName(names, f.Table), f.Priority)
+	fmt.Fprintf(&b, "cookie=%#x, table=%s, ", f.Cookie, tableName(names, f.Table))
+	f.writeRule(&b, names)
+	return b.String()
+}
+
+// TextWithStats renders the flow like `ovs-ofctl dump-flows` (with table
+// names): Text plus duration, n_packets, n_bytes and idle_age, in
+// ovs-ofctl's order. Without Stats it is Text.
+func (f *Flow) TextWithStats(names TableNamer) string {
+	s := f.Stats
+	if s == nil {
+		return f.Text(names)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "cookie=%#x, ", f.Cookie)
+	if s.Duration >= 0 {
+		b.WriteString("duration=")
+		b.WriteString(formatDuration(s.Duration))
+		b.WriteString(", ")
+	}
+	fmt.Fprintf(&b, "table=%s, n_packets=%s, n_bytes=%s, ", tableName(names, f.Table), formatCount(s.Packets), formatCount(s.Bytes))
+	if s.IdleAge >= 0 {
+		fmt.Fprintf(&b, "idle_age=%d, ", s.IdleAge/time.Second)
+	}
+	f.writeRule(&b, names)
+	return b.String()
+}
+
+// writeRule writes "priority=N[,match] actions=...", the tail shared by
+// Text and TextWithStats.
+func (f *Flow) writeRule(b *strings.Builder, names TableNamer) {
+	fmt.Fprintf(b, "priority=%d", f.Priority)
 	if mt := f.Match.Text(); mt != "" {
 		b.WriteString(",")
 		b.WriteString(mt)
 	}
 	b.WriteString(" actions=")
 	b.WriteString(ActionsText(f.Actions, names))
-	return b.String()
+}
+
+// formatDuration renders a duration as ovs-ofctl does: whole seconds, then
+// milliseconds when the fraction is whole milliseconds, else as many
+// nanosecond digits as needed ("5s", "1.234s", "0.0000015s").
+func formatDuration(d time.Duration) string {
+	sec, nsec := d/time.Second, d%time.Second
+	switch {
+	case nsec == 0:
+		return fmt.Sprintf("%ds", sec)
+	case nsec%time.Millisecond == 0:
+		return fmt.Sprintf("%d.%03ds", sec, nsec/time.Millisecond)
+	}
+	return fmt.Sprintf("%d.%ss", sec, strings.TrimRight(fmt.Sprintf("%09d", nsec), "0"))
+}
+
+// formatCount renders a counter, "?" when unknown (as ovs-ofctl does).
+func formatCount(v uint64) string {
+	if v == StatUnknown {
+		return "?"
+	}
+	return fmt.Sprintf("%d", v)
 }
 
 // ActionsText renders an action list; an empty list is "drop".

@@ -102,14 +102,17 @@ func showCmd() *cli.Command {
 func dumpFlowsCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "dump-flows",
-		Usage:     "show the flows installed on a host's br-int, with table names (read over OpenFlow)",
+		Usage:     "show the flows installed on a host's br-int with table names and statistics, like ovs-ofctl dump-flows (read over OpenFlow)",
 		ArgsUsage: "HOST [TABLE]",
-		Flags:     append([]cli.Flag{&cli.StringFlag{Name: "table", Usage: "only this table (name or number)"}}, serverFlags...),
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "table", Usage: "only this table (name or number)"},
+			&cli.BoolFlag{Name: "no-stats", Usage: "omit duration, n_packets, n_bytes and idle_age (like ovs-ofctl --no-stats)"},
+		}, serverFlags...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return fmt.Errorf("dump-flows: want HOST and optionally TABLE (flags go before HOST)")
 			}
-			q := ""
+			q := url.Values{}
 			t := c.String("table")
 			if c.NArg() == 2 {
 				t = c.Args().Get(1)
@@ -118,9 +121,16 @@ func dumpFlowsCmd() *cli.Command {
 				if _, err := pipelines.TableByName(t); err != nil {
 					return fmt.Errorf("--table: %w", err)
 				}
-				q = "?table=" + url.QueryEscape(t)
+				q.Set("table", t)
 			}
-			body, err := apiGet(c, "/v1/hosts/"+url.PathEscape(c.Args().First())+"/flows"+q)
+			if c.Bool("no-stats") {
+				q.Set("stats", "0")
+			}
+			path := "/v1/hosts/" + url.PathEscape(c.Args().First()) + "/flows"
+			if len(q) > 0 {
+				path += "?" + q.Encode()
+			}
+			body, err := apiGet(c, path)
 			if err != nil {
 				return err
 			}
