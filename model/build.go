@@ -360,11 +360,28 @@ func (b *builder) nics(ns []NIC) {
 		ni.MAC = net.HardwareAddr{0x02, 0x76, 0x6d, byte(v >> 16), byte(v >> 8), byte(v)}
 		macOwner[vpcMAC{vpc, ni.MAC.String()}] = ni.Name
 	}
-	keys := map[uint64]bool{0: true}
+	// Port keys: explicit (durable, from the store) first, then derived.
+	keys := map[uint64]string{0: "-"}
+	for _, n := range ns {
+		ni := b.net.NICs[n.Name]
+		if ni == nil || n.PortKey == 0 {
+			continue
+		}
+		if n.PortKey > 0xffffff {
+			b.fail("nic", n.Name, "port_key", "%d is out of range 1..16777215", n.PortKey)
+		} else if o := keys[uint64(n.PortKey)]; o != "" {
+			b.fail("nic", n.Name, "port_key", "%d is already used by nic %q", n.PortKey, o)
+		} else {
+			ni.PortKey = n.PortKey
+			keys[uint64(n.PortKey)] = n.Name
+		}
+	}
 	for _, name := range b.net.NICNames {
 		ni := b.net.NICs[name]
-		ni.PortKey = uint32(probe(hashName("port/"+name)%0xfffffe+1, 0xffffff, func(v uint64) bool { return keys[v] }))
-		keys[uint64(ni.PortKey)] = true
+		if ni.PortKey == 0 {
+			ni.PortKey = uint32(probe(hashName("port/"+name)%0xfffffe+1, 0xffffff, func(v uint64) bool { return keys[v] != "" }))
+			keys[uint64(ni.PortKey)] = name
+		}
 		vi := ni.Subnet.VPC
 		vi.NICs = append(vi.NICs, ni)
 	}

@@ -47,6 +47,9 @@ type NIC struct {
 	MAC          string   `yaml:"mac,omitempty" json:"mac,omitempty"`
 	IP           string   `yaml:"ip" json:"ip"`
 	SecondaryIPs []string `yaml:"secondary_ips,omitempty" json:"secondary_ips,omitempty"`
+	// PortKey is the NIC's data-plane key; 0 lets Build derive one. The
+	// store pins it (with the MAC and the VPC's VNI) so it never changes.
+	PortKey uint32 `yaml:"port_key,omitempty" json:"port_key,omitempty"`
 }
 
 // Host is a hypervisor running OVS.

@@ -13,7 +13,8 @@ import (
 )
 
 // Prepare returns a copy of p with lab values filled in (underlay IPs from
-// the lab's underlay, pinned MACs), the built network and the lab spec.
+// the lab's underlay; VNIs, MACs and port keys pinned), the built network
+// and the lab spec.
 // OVSDB endpoints are filled by Attach once the lab is up.
 func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.Spec, error) {
 	eff := clone(p)
@@ -37,13 +38,11 @@ func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.
 	for _, hn := range n.HostNames {
 		spec.Hosts = append(spec.Hosts, lab.HostSpec{Name: hn, UnderlayIP: n.Hosts[hn].UnderlayIP})
 	}
-	for i := range eff.NICs {
-		nic := n.NICs[eff.NICs[i].Name]
-		eff.NICs[i].MAC = nic.MAC.String()
-		if nic.Host == "" {
-			continue
+	model.Pin(eff, n)
+	for _, name := range n.NICNames {
+		if nic := n.NICs[name]; nic.Host != "" {
+			spec.VMs = append(spec.VMs, VMSpec(nic))
 		}
-		spec.VMs = append(spec.VMs, VMSpec(nic))
 	}
 	return eff, n, spec, nil
 }

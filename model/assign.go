@@ -1,0 +1,78 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// AllocateIPs gives every NIC without an IP the lowest free, non-reserved
+// address of its subnet (used by the API/store when a NIC is created
+// without one). NICs in unknown or invalid subnets are left for Build to
+// report.
+func AllocateIPs(p *Policy) error {
+	subnets := map[string]Subnet{}
+	for _, s := range p.Subnets {
+		subnets[s.Name] = s
+	}
+	vpcOf := func(subnet string) string { return subnets[subnet].VPC }
+	used := map[string]map[netip.Addr]bool{} // vpc → IPs
+	mark := func(vpc, s string) {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			if used[vpc] == nil {
+				used[vpc] = map[netip.Addr]bool{}
+			}
+			used[vpc][ip] = true
+		}
+	}
+	for _, n := range p.NICs {
+		mark(vpcOf(n.Subnet), n.IP)
+		for _, s := range n.SecondaryIPs {
+			mark(vpcOf(n.Subnet), s)
+		}
+	}
+	for i := range p.NICs {
+		n := &p.NICs[i]
+		if n.IP != "" {
+			continue
+		}
+		s, ok := subnets[n.Subnet]
+		if !ok {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s.CIDR)
+		if err != nil || !pfx.Addr().Is4() {
+			continue
+		}
+		pfx = pfx.Masked()
+		found := false
+		for ip := pfx.Addr(); pfx.Contains(ip); ip = ip.Next() {
+			if reservedIn(pfx, ip) || used[s.VPC][ip] {
+				continue
+			}
+			n.IP = ip.String()
+			mark(s.VPC, n.IP)
+			found = true
+			break
+		}
+		if !found {
+			return &FieldError{Kind: "nic", Name: n.Name, Field: "ip", Msg: fmt.Sprintf("subnet %q (%s) has no free address", s.Name, s.CIDR)}
+		}
+	}
+	return nil
+}
+
+// Pin writes the identifiers Build assigned (VNIs, MACs, port keys) back
+// into p, so that they stay the same whatever is added or removed later.
+func Pin(p *Policy, n *Net) {
+	for i := range p.VPCs {
+		if v := n.VPCs[p.VPCs[i].Name]; v != nil {
+			p.VPCs[i].VNI = v.VNI
+		}
+	}
+	for i := range p.NICs {
+		if ni := n.NICs[p.NICs[i].Name]; ni != nil {
+			p.NICs[i].MAC = ni.MAC.String()
+			p.NICs[i].PortKey = ni.PortKey
+		}
+	}
+}
