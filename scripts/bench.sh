@@ -41,3 +41,18 @@ for i in $(seq "$RUNS"); do
     awk '{ if ($2=="ms") print $1; else print $1*1000 }' >> "$out/lab.txt"
 done
 echo "demo lab (3 hosts, 8 VMs, 2 VPCs): lab up → all $(grep -o 'all [0-9]* VM pairs' "$out/lab1.txt" | awk '{print $2}') VM pairs pinging: median $(median < "$out/lab.txt") ms (runs: $(paste -sd' ' "$out/lab.txt"))"
+
+# Convergence on real OVS with dummy ports (the brief's yardstick shapes, no security groups yet).
+for i in $(seq "$RUNS"); do
+  go test -count=1 -run TestScaleConvergence -v ./e2e -args -scale 2>/dev/null | grep RESULT >> "$out/scale.txt"
+done
+echo
+echo "| hosts × ports | controller start → all in sync | switch connect → flows installed | flows/host | one new NIC → its flows installed |"
+echo "|---|---|---|---|---|"
+for shape in "2 200" "3 500"; do
+  set -- $shape
+  sel=$(grep "hosts=$1 ports/host=$2 " "$out/scale.txt")
+  ms() { echo "$sel" | sed -n "s/.* $1=\([0-9.]*\)\(m\?s\).*/\1 \2/p" | awk '{ if ($2=="ms") print $1; else print $1*1000 }' | median; }
+  fl=$(echo "$sel" | head -1 | sed -n 's/.*flows\/host=map\[[^:]*:\([0-9]*\).*/\1/p')
+  echo "| $1 × $2 | $(ms converge) ms | $(ms program) ms | $fl | $(ms one-change) ms |"
+done

@@ -35,6 +35,10 @@ type Options struct {
 	// AuditInterval is the in-process controller's flow audit period
 	// (0: the controller's default).
 	AuditInterval time.Duration
+	// NoVMs skips making VM namespaces (scale tests plug dummy ports).
+	NoVMs bool
+	// VswitchdArgs are extra ovs-vswitchd arguments (e.g. --enable-dummy).
+	VswitchdArgs []string
 }
 
 // hostSockName is the controller socket's name in each host's OVS run dir.
@@ -54,6 +58,7 @@ type Env struct {
 	mu      sync.Mutex
 	policy  *model.Policy
 	ctrl    *controller.Controller
+	src     *controller.FileSource
 	cancel  context.CancelFunc
 	done    chan struct{}
 	httpSrv *http.Server
@@ -62,12 +67,6 @@ type Env struct {
 
 // Up builds the lab for the policy in file and starts a controller for it.
 func Up(ctx context.Context, file string, opts Options) (*Env, error) {
-	if opts.Log == nil {
-		opts.Log = logrus.StandardLogger()
-	}
-	if opts.Dir == "" {
-		opts.Dir = "/tmp/openvpc-lab-" + opts.Name
-	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
@@ -76,9 +75,26 @@ func Up(ctx context.Context, file string, opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	return UpPolicy(ctx, p, opts)
+}
+
+// UpPolicy is Up for a policy value.
+func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) {
+	if opts.Log == nil {
+		opts.Log = logrus.StandardLogger()
+	}
+	if opts.Dir == "" {
+		opts.Dir = "/tmp/openvpc-lab-" + opts.Name
+	}
 	eff, _, spec, err := labpolicy.Prepare(p, opts.Name, opts.Dir)
 	if err != nil {
 		return nil, err
+	}
+	if opts.NoVMs {
+		spec.VMs = nil
+	}
+	for i := range spec.Hosts {
+		spec.Hosts[i].VswitchdArgs = opts.VswitchdArgs
 	}
 	l, err := lab.Up(ctx, spec, opts.Log.WithField("part", "lab"))
 	if err != nil {
@@ -129,12 +145,22 @@ func (e *Env) Policy() *model.Policy {
 func (e *Env) Net() (*model.Net, error) { return model.Build(e.Policy()) }
 
 // UpdatePolicy edits the effective policy file; the controller picks the
-// change up without a restart.
+// change up without a restart (an in-process one is told at once, as
+// SIGHUP would; a daemon notices the file change).
 func (e *Env) UpdatePolicy(edit func(p *model.Policy)) error {
 	e.mu.Lock()
 	edit(e.policy)
 	e.mu.Unlock()
-	return e.writePolicy()
+	if err := e.writePolicy(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	src := e.src
+	e.mu.Unlock()
+	if src != nil {
+		src.Reload()
+	}
+	return nil
 }
 
 func (e *Env) writePolicy() error {
@@ -192,7 +218,7 @@ func (e *Env) StartController(ctx context.Context) error {
 		runErr <- err
 	}()
 	e.mu.Lock()
-	e.ctrl, e.cancel, e.done, e.httpSrv = c, cancel, done, srv
+	e.ctrl, e.cancel, e.done, e.httpSrv, e.src = c, cancel, done, srv, src
 	e.mu.Unlock()
 	select {
 	case err := <-runErr:
@@ -228,7 +254,7 @@ func (e *Env) startDaemon() error {
 func (e *Env) StopController() {
 	e.mu.Lock()
 	cancel, done, srv, pid := e.cancel, e.done, e.httpSrv, e.pid
-	e.ctrl, e.cancel, e.done, e.httpSrv, e.pid = nil, nil, nil, nil, 0
+	e.ctrl, e.cancel, e.done, e.httpSrv, e.pid, e.src = nil, nil, nil, nil, 0, nil
 	e.mu.Unlock()
 	if cancel != nil {
 		cancel()
