@@ -25,6 +25,7 @@ vet:
 # Unit and lab (real OVS, netns) tests. Lab tests need root.
 test: deps vet build
 	$(GO) test -count=1 -timeout 40m $(PKGS)
+	$(GO) test -run '^$$' -fuzz FuzzDecodeValidate -fuzztime 20s ./api
 
 unit:
 	$(GO) test -count=1 -short ./model/... ./pipelines/... ./ofrules

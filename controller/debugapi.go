@@ -39,7 +39,7 @@ func (c *Controller) Handler() http.Handler {
 		if v := r.URL.Query().Get("stats"); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": fmt.Sprintf("stats=%q: want 0 or 1", v), "field": "stats"})
+				writeError(w, http.StatusBadRequest, fmt.Sprintf("stats=%q: want 0 or 1", v), "stats")
 				return
 			}
 			stats = b
@@ -54,13 +54,13 @@ func (c *Controller) Handler() http.Handler {
 			} else if errors.Is(err, ErrNotConnected) {
 				code = http.StatusServiceUnavailable
 			}
-			writeJSON(w, code, map[string]string{"error": err.Error()})
+			writeError(w, code, err.Error(), "")
 			return
 		}
 		if t := r.URL.Query().Get("table"); t != "" {
 			n, err := pipelines.TableByName(t)
 			if err != nil {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error(), "field": "table"})
+				writeError(w, http.StatusBadRequest, err.Error(), "table")
 				return
 			}
 			kept := flows[:0]
@@ -79,6 +79,17 @@ func (c *Controller) Handler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// writeError writes the API's error body: {"code","message","field"}.
+func writeError(w http.ResponseWriter, status int, msg, field string) {
+	code := map[int]string{http.StatusBadRequest: "invalid_argument", http.StatusNotFound: "not_found",
+		http.StatusServiceUnavailable: "unavailable", http.StatusBadGateway: "internal"}[status]
+	body := map[string]string{"code": code, "message": msg}
+	if field != "" {
+		body["field"] = field
+	}
+	writeJSON(w, status, body)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -30,6 +30,9 @@ func AllocateIPs(p *Policy) error {
 			mark(vpcOf(n.Subnet), s)
 		}
 	}
+	// Per-subnet cursor: addresses below it are known to be taken, so
+	// allocating many NICs at once stays linear.
+	cursor := map[string]netip.Addr{}
 	for i := range p.NICs {
 		n := &p.NICs[i]
 		if n.IP != "" {
@@ -45,12 +48,17 @@ func AllocateIPs(p *Policy) error {
 		}
 		pfx = pfx.Masked()
 		found := false
-		for ip := pfx.Addr(); pfx.Contains(ip); ip = ip.Next() {
+		start, ok := cursor[s.Name]
+		if !ok {
+			start = pfx.Addr()
+		}
+		for ip := start; pfx.Contains(ip); ip = ip.Next() {
 			if reservedIn(pfx, ip) || used[s.VPC][ip] {
 				continue
 			}
 			n.IP = ip.String()
 			mark(s.VPC, n.IP)
+			cursor[s.Name] = ip.Next()
 			found = true
 			break
 		}

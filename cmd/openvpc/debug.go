@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -14,41 +12,16 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/openvpc/openvpc/controller"
-	"github.com/openvpc/openvpc/internal/labrun"
 	"github.com/openvpc/openvpc/model"
 	"github.com/openvpc/openvpc/pipelines"
 )
 
-var serverFlags = []cli.Flag{
-	&cli.StringFlag{Name: "server", Value: "127.0.0.1:8780", EnvVars: []string{"OPENVPC_SERVER"}, Usage: "controller API: unix:/path or addr:port"},
-	&cli.StringFlag{Name: "lab", Usage: "talk to the controller of this lab (overrides --server)"},
-}
-
-func serverAddr(c *cli.Context) string {
-	if l := c.String("lab"); l != "" {
-		return "unix:" + labDir(l, "") + "/api.sock"
-	}
-	return c.String("server")
-}
-
-func apiGet(c *cli.Context, path string) ([]byte, error) {
-	resp, err := labrun.HTTPClient(serverAddr(c)).Get("http://openvpc" + path)
-	if err != nil {
-		return nil, fmt.Errorf("controller at %s: %w", serverAddr(c), err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+func apiGet(c *cli.Context, path string, query url.Values) ([]byte, error) {
+	cl, err := apiClient(c)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, fmt.Errorf("%s", e.Error)
-		}
-		return nil, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
+	return cl.Raw(c.Context, path, query)
 }
 
 func showCmd() *cli.Command {
@@ -57,7 +30,7 @@ func showCmd() *cli.Command {
 		Usage: "list hosts, their connection state, bound NICs and flow counts",
 		Flags: append([]cli.Flag{&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table or json"}}, serverFlags...),
 		Action: func(c *cli.Context) error {
-			body, err := apiGet(c, "/v1/status")
+			body, err := apiGet(c, "/v1/status", nil)
 			if err != nil {
 				return err
 			}
@@ -126,11 +99,7 @@ func dumpFlowsCmd() *cli.Command {
 			if c.Bool("no-stats") {
 				q.Set("stats", "0")
 			}
-			path := "/v1/hosts/" + url.PathEscape(c.Args().First()) + "/flows"
-			if len(q) > 0 {
-				path += "?" + q.Encode()
-			}
-			body, err := apiGet(c, path)
+			body, err := apiGet(c, "/v1/hosts/"+url.PathEscape(c.Args().First())+"/flows", q)
 			if err != nil {
 				return err
 			}

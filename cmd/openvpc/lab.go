@@ -49,7 +49,7 @@ func labCmd() *cli.Command {
 					ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 					defer stop()
 					start := time.Now()
-					env, err := labrun.Up(ctx, c.String("file"), labrun.Options{Name: c.String("name"), Dir: labDir(c.String("name"), c.String("dir")), Binary: exe})
+					env, err := labrun.Up(ctx, c.String("file"), labrun.Options{Name: c.String("name"), Dir: labDir(c.String("name"), c.String("dir")), Binary: exe, Store: true})
 					if err != nil {
 						return err
 					}
@@ -102,7 +102,7 @@ func demoCmd() *cli.Command {
 			}
 			start := time.Now()
 			name := c.String("name")
-			env, err := labrun.Up(ctx, c.String("file"), labrun.Options{Name: name, Dir: labDir(name, c.String("dir")), Log: log})
+			env, err := labrun.Up(ctx, c.String("file"), labrun.Options{Name: name, Dir: labDir(name, c.String("dir")), Log: log, Store: true})
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,8 @@
-// Package labrun brings up a lab for a policy file together with a
-// controller managing it: in-process (tests) or as a daemon process of the
-// openvpc binary (`openvpc lab up`). It is the glue behind the demo and the
-// lab integration tests.
+// Package labrun brings up a lab for a policy together with a controller
+// managing it: in-process (tests) or as a daemon process of the openvpc
+// binary (`openvpc lab up`), reading the policy from a file or from its
+// embedded etcd store fed through the API. It is the glue behind the demo
+// and the lab integration tests.
 package labrun
 
 import (
@@ -12,14 +13,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/openvpc/openvpc/api/client"
 	"github.com/openvpc/openvpc/controller"
 	"github.com/openvpc/openvpc/internal/labpolicy"
 	"github.com/openvpc/openvpc/internal/ovsproc"
+	"github.com/openvpc/openvpc/internal/serve"
 	"github.com/openvpc/openvpc/lab"
 	"github.com/openvpc/openvpc/model"
 )
@@ -31,7 +35,10 @@ type Options struct {
 	// Binary, if set, runs the controller as a daemon process of this openvpc
 	// binary; otherwise it runs in-process.
 	Binary string
-	Log    logrus.FieldLogger
+	// Store runs the controller on an embedded etcd store (in Dir/store)
+	// and loads the policy through the API; otherwise it reads a policy file.
+	Store bool
+	Log   logrus.FieldLogger
 	// AuditInterval is the in-process controller's flow audit period
 	// (0: the controller's default).
 	AuditInterval time.Duration
@@ -47,22 +54,19 @@ const hostSockName = "openvpc-controller.sock"
 // Env is a running lab with its controller.
 type Env struct {
 	Lab        *lab.Lab
-	PolicyPath string // the effective policy file the controller reads
+	PolicyPath string // the effective policy file (file mode: what the controller reads)
 	OpenFlow   string // where the controller listens, unix:...
 	OFTarget   string // controller target written into the bridges
 	APIAddr    string // unix:... of the controller's HTTP API
+	TokenPath  string // store mode: the admin token file
 
 	opts Options
 	log  logrus.FieldLogger
 
-	mu      sync.Mutex
-	policy  *model.Policy
-	ctrl    *controller.Controller
-	src     *controller.FileSource
-	cancel  context.CancelFunc
-	done    chan struct{}
-	httpSrv *http.Server
-	pid     int
+	mu     sync.Mutex
+	policy *model.Policy // file mode: the policy; store mode: what was first applied
+	srv    *serve.Server
+	pid    int
 }
 
 // Up builds the lab for the policy in file and starts a controller for it.
@@ -106,8 +110,9 @@ func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) 
 		// OVS connects only to unix sockets inside its run directory; a
 		// target without '/' is relative to it, so every host gets a
 		// symlink there to the controller's one socket.
-		OFTarget: "unix:" + hostSockName,
-		APIAddr:  "unix:" + filepath.Join(opts.Dir, "api.sock")}
+		OFTarget:  "unix:" + hostSockName,
+		APIAddr:   "unix:" + filepath.Join(opts.Dir, "api.sock"),
+		TokenPath: filepath.Join(opts.Dir, "admin.token")}
 	fail := func(err error) (*Env, error) {
 		e.Down(context.Background())
 		return nil, err
@@ -129,36 +134,110 @@ func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) 
 	if err := e.StartController(ctx); err != nil {
 		return fail(err)
 	}
+	if opts.Store {
+		if err := e.applyPolicy(ctx); err != nil {
+			return fail(err)
+		}
+	}
 	return e, nil
 }
 
-// Policy returns a copy of the effective policy.
+// applyPolicy loads the effective policy into the store through the API.
+func (e *Env) applyPolicy(ctx context.Context) error {
+	cl, err := e.Client("")
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(e.PolicyPath)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err = cl.Apply(ctx, doc, false)
+		if err == nil || time.Now().After(deadline) || client.StatusOf(err) != 0 {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond) // daemon not listening yet
+	}
+}
+
+// AdminToken is the store's admin token (store mode).
+func (e *Env) AdminToken() (string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(e.TokenPath)
+		if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no admin token in %s: %w", e.TokenPath, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Client returns an API client with token ("" = the admin token).
+func (e *Env) Client(token string) (*client.Client, error) {
+	if token == "" && e.opts.Store {
+		t, err := e.AdminToken()
+		if err != nil {
+			return nil, err
+		}
+		token = t
+	}
+	return client.New(e.APIAddr, token, "")
+}
+
+// Policy returns a copy of the current policy (store mode: read from the
+// store).
 func (e *Env) Policy() *model.Policy {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	b, _ := e.policy.ToYAML()
+	srv := e.srv
+	var b []byte
+	if srv == nil || srv.Store == nil {
+		b, _ = e.policy.ToYAML()
+	}
+	e.mu.Unlock()
+	if b == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p, _, err := srv.Store.Policy(ctx)
+		if err != nil {
+			e.log.WithError(err).Error("read policy from store")
+			return &model.Policy{}
+		}
+		return p
+	}
 	p, _ := model.ParseYAML(b)
 	return p
 }
 
-// Net builds the effective policy.
+// Net builds the current policy.
 func (e *Env) Net() (*model.Net, error) { return model.Build(e.Policy()) }
 
-// UpdatePolicy edits the effective policy file; the controller picks the
-// change up without a restart (an in-process one is told at once, as
-// SIGHUP would; a daemon notices the file change).
+// UpdatePolicy changes the policy without a restart: in file mode it
+// rewrites the file (an in-process controller is told at once, as SIGHUP
+// would; a daemon notices the change); in store mode it is one store
+// transaction.
 func (e *Env) UpdatePolicy(edit func(p *model.Policy)) error {
+	e.mu.Lock()
+	srv := e.srv
+	e.mu.Unlock()
+	if srv != nil && srv.Store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := srv.Store.Update(ctx, func(p *model.Policy) error { edit(p); return nil })
+		return err
+	}
 	e.mu.Lock()
 	edit(e.policy)
 	e.mu.Unlock()
 	if err := e.writePolicy(); err != nil {
 		return err
 	}
-	e.mu.Lock()
-	src := e.src
-	e.mu.Unlock()
-	if src != nil {
-		src.Reload()
+	if srv != nil && srv.File != nil {
+		srv.File.Reload()
 	}
 	return nil
 }
@@ -181,7 +260,10 @@ func (e *Env) writePolicy() error {
 func (e *Env) Controller() *controller.Controller {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.ctrl
+	if e.srv == nil {
+		return nil
+	}
+	return e.srv.Controller
 }
 
 // StartController starts the controller (in-process or as a daemon).
@@ -202,30 +284,23 @@ func (e *Env) StartController(ctx context.Context) error {
 		ofLn.Close()
 		return err
 	}
-	src := controller.NewFileSource(e.PolicyPath)
-	src.Interval = 200 * time.Millisecond
-	c := controller.New(controller.Config{Source: src, OpenFlow: ofLn, OpenFlowTarget: e.OFTarget,
-		Log: e.log.WithField("part", "controller"), StartupGrace: 5 * time.Second, AuditInterval: e.opts.AuditInterval})
-	cctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(apiLn)
-	runErr := make(chan error, 1)
-	go func() {
-		defer close(done)
-		err := c.Run(cctx)
-		ofLn.Close()
-		runErr <- err
-	}()
-	e.mu.Lock()
-	e.ctrl, e.cancel, e.done, e.httpSrv, e.src = c, cancel, done, srv, src
-	e.mu.Unlock()
-	select {
-	case err := <-runErr:
-		return fmt.Errorf("controller: %w", err)
-	case <-time.After(100 * time.Millisecond):
-		return nil
+	cfg := serve.Config{OpenFlow: ofLn, OpenFlowTarget: e.OFTarget, API: apiLn,
+		Log: e.log, StartupGrace: 5 * time.Second, AuditInterval: e.opts.AuditInterval, PollInterval: 200 * time.Millisecond}
+	if e.opts.Store {
+		cfg.DataDir, cfg.AdminTokenFile = filepath.Join(e.opts.Dir, "store"), e.TokenPath
+	} else {
+		cfg.PolicyFile = e.PolicyPath
 	}
+	srv, err := serve.Start(ctx, cfg)
+	if err != nil {
+		ofLn.Close()
+		apiLn.Close()
+		return err
+	}
+	e.mu.Lock()
+	e.srv = srv
+	e.mu.Unlock()
+	return nil
 }
 
 func (e *Env) startDaemon() error {
@@ -234,8 +309,13 @@ func (e *Env) startDaemon() error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(e.opts.Binary, "controller", "--policy", e.PolicyPath,
-		"--openflow", e.OpenFlow, "--openflow-target", e.OFTarget, "--listen", e.APIAddr)
+	args := []string{"controller", "--openflow", e.OpenFlow, "--openflow-target", e.OFTarget, "--listen", e.APIAddr}
+	if e.opts.Store {
+		args = append(args, "--data-dir", filepath.Join(e.opts.Dir, "store"), "--admin-token-file", e.TokenPath)
+	} else {
+		args = append(args, "--policy", e.PolicyPath)
+	}
+	cmd := exec.Command(e.opts.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start controller: %w", err)
@@ -253,13 +333,11 @@ func (e *Env) startDaemon() error {
 // StopController stops the controller; the switches keep their flows.
 func (e *Env) StopController() {
 	e.mu.Lock()
-	cancel, done, srv, pid := e.cancel, e.done, e.httpSrv, e.pid
-	e.ctrl, e.cancel, e.done, e.httpSrv, e.pid, e.src = nil, nil, nil, nil, 0, nil
+	srv, pid := e.srv, e.pid
+	e.srv, e.pid = nil, 0
 	e.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-		srv.Close()
+	if srv != nil {
+		srv.Stop()
 	}
 	if pid != 0 {
 		ovsproc.StopPID(pid, 10*time.Second)

@@ -1,0 +1,431 @@
+// Package client is a small Go client of OpenVPC's tenant API (package
+// api), for the CLI. Every API error comes back as an *Error carrying the
+// HTTP status and the API's code, message and field.
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/openvpc/openvpc/model"
+)
+
+// Client talks to one API server. It is safe for concurrent use.
+type Client struct {
+	base  *url.URL
+	token string
+	hc    *http.Client
+}
+
+// maxResponse bounds how much of a response the client reads.
+const maxResponse = 256 << 20
+
+// New returns a client of server, written "https://host:port",
+// "http://host:port" or "unix:/path/to/socket", authenticating with token
+// (may be empty for public paths). tlsCA optionally names a PEM file of CA
+// certificates to trust instead of the system's (https only).
+func New(server, token, tlsCA string) (*Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = 60 * time.Second
+	var base *url.URL
+	if path, ok := strings.CutPrefix(server, "unix:"); ok {
+		if path == "" {
+			return nil, fmt.Errorf("client: server %q: empty socket path", server)
+		}
+		if tlsCA != "" {
+			return nil, fmt.Errorf("client: a TLS CA makes no sense for unix socket %s", path)
+		}
+		tr.Proxy = nil
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
+		base = &url.URL{Scheme: "http", Host: "openvpc"}
+	} else {
+		u, err := url.Parse(server)
+		if err != nil {
+			return nil, fmt.Errorf("client: server %q: %w", server, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("client: server %q: want https://host:port, http://host:port or unix:/path", server)
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("client: server %q: must not have user info, a query or a fragment", server)
+		}
+		if tlsCA != "" {
+			if u.Scheme != "https" {
+				return nil, fmt.Errorf("client: a TLS CA needs an https:// server, got %q", server)
+			}
+			pem, err := os.ReadFile(tlsCA)
+			if err != nil {
+				return nil, fmt.Errorf("client: TLS CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("client: TLS CA %s: no PEM certificate found", tlsCA)
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		u.RawPath = ""
+		base = u
+	}
+	return &Client{base: base, token: token, hc: &http.Client{Transport: tr}}, nil
+}
+
+// Error is an error response of the API.
+type Error struct {
+	Status  int      `json:"-"`
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Field   string   `json:"field,omitempty"`
+	Details []Detail `json:"details,omitempty"`
+}
+
+// Detail is one of several problems of an Error.
+type Detail struct {
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message)
+	if e.Field != "" {
+		s += " [field " + e.Field + "]"
+	}
+	return s
+}
+
+// StatusOf returns the HTTP status of an API error, or 0 for other errors
+// (transport failures).
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// Change is one object of an applied document and what applying it did.
+type Change struct {
+	Op     string   `json:"op"` // create, update or unchanged
+	Kind   string   `json:"kind"`
+	Name   string   `json:"name"`
+	Fields []string `json:"fields,omitempty"`
+}
+
+// Changes is the result of Apply.
+type Changes struct {
+	Changes  []Change `json:"changes"`
+	DryRun   bool     `json:"dry_run"`
+	Revision int64    `json:"revision,omitempty"`
+}
+
+// TokenRequest asks for a token for Account, or an admin token.
+type TokenRequest struct {
+	Account     string `json:"account,omitempty"`
+	Admin       bool   `json:"admin,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// NewToken is a created token; Secret is shown only once.
+type NewToken struct {
+	ID          string `json:"id"`
+	Secret      string `json:"secret"`
+	Account     string `json:"account,omitempty"`
+	Admin       bool   `json:"admin"`
+	Description string `json:"description,omitempty"`
+}
+
+// TokenInfo describes a token, without its secret.
+type TokenInfo struct {
+	ID          string    `json:"id"`
+	Account     string    `json:"account,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Admin       bool      `json:"admin"`
+	Created     time.Time `json:"created"`
+}
+
+var kinds = map[string]string{
+	"account": "accounts", "accounts": "accounts",
+	"vpc": "vpcs", "vpcs": "vpcs",
+	"subnet": "subnets", "subnets": "subnets",
+	"nic": "nics", "nics": "nics",
+	"host": "hosts", "hosts": "hosts",
+}
+
+// collection maps a kind ("vpc" or "vpcs") to its path.
+func collection(kind string) (string, error) {
+	p, ok := kinds[strings.ToLower(kind)]
+	if !ok {
+		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic or host)", kind)
+	}
+	return "/v1/" + p, nil
+}
+
+// List decodes every visible object of kind into out (a pointer to a
+// slice, e.g. *[]model.NIC).
+func (c *Client) List(ctx context.Context, kind string, out any) error {
+	p, err := collection(kind)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Items json.RawMessage `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, p, nil, nil, "", &resp); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.Items, out); err != nil {
+		return fmt.Errorf("client: decoding %s: %w", p, err)
+	}
+	return nil
+}
+
+// Get decodes the named object into out.
+func (c *Client) Get(ctx context.Context, kind, name string, out any) error {
+	p, err := collection(kind)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodGet, p+"/"+url.PathEscape(name), nil, nil, "", out)
+}
+
+// Create creates obj (any JSON-encodable value; []byte and
+// json.RawMessage are sent as they are, as JSON text). If
+// obj is a pointer, the stored object (with its assigned ip, mac, vni,
+// port_key) is decoded back into it.
+func (c *Client) Create(ctx context.Context, kind string, obj any) error {
+	p, err := collection(kind)
+	if err != nil {
+		return err
+	}
+	body, err := encode(obj)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, p, nil, body, "application/json", outOf(obj))
+}
+
+// Update replaces the named object with obj; as with Create, a pointer obj
+// receives the stored object.
+func (c *Client) Update(ctx context.Context, kind, name string, obj any) error {
+	p, err := collection(kind)
+	if err != nil {
+		return err
+	}
+	body, err := encode(obj)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPut, p+"/"+url.PathEscape(name), nil, body, "application/json", outOf(obj))
+}
+
+// Delete deletes the named object.
+func (c *Client) Delete(ctx context.Context, kind, name string) error {
+	p, err := collection(kind)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, p+"/"+url.PathEscape(name), nil, nil, "", nil)
+}
+
+// AddSecondaryIP adds a secondary IP to a NIC and returns the NIC.
+func (c *Client) AddSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC, error) {
+	body, err := encode(map[string]string{"ip": ip})
+	if err != nil {
+		return nil, err
+	}
+	var n model.NIC
+	if err := c.do(ctx, http.MethodPost, "/v1/nics/"+url.PathEscape(nic)+"/secondary-ips", nil, body, "application/json", &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// RemoveSecondaryIP removes a secondary IP from a NIC and returns the NIC.
+func (c *Client) RemoveSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC, error) {
+	var n model.NIC
+	if err := c.do(ctx, http.MethodDelete, "/v1/nics/"+url.PathEscape(nic)+"/secondary-ips/"+url.PathEscape(ip), nil, nil, "", &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// Apply creates or updates every object of a policy document (YAML or
+// JSON) in one atomic update, or with dryRun only reports what it would do.
+func (c *Client) Apply(ctx context.Context, doc []byte, dryRun bool) (Changes, error) {
+	ct := "application/yaml"
+	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
+		ct = "application/json"
+	}
+	q := url.Values{}
+	if dryRun {
+		q.Set("dry_run", "true")
+	}
+	var res Changes
+	err := c.do(ctx, http.MethodPost, "/v1/apply", q, doc, ct, &res)
+	return res, err
+}
+
+// Export returns the caller's visible policy as a YAML document.
+func (c *Client) Export(ctx context.Context) ([]byte, error) {
+	var out []byte
+	err := c.do(ctx, http.MethodGet, "/v1/export", nil, nil, "", &out)
+	return out, err
+}
+
+// CreateToken creates a token; the secret in the result is shown only once.
+func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (*NewToken, error) {
+	body, err := encode(req)
+	if err != nil {
+		return nil, err
+	}
+	var t NewToken
+	if err := c.do(ctx, http.MethodPost, "/v1/tokens", nil, body, "application/json", &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// ListTokens lists every token (admin only).
+func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
+	var resp struct {
+		Items []TokenInfo `json:"items"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/tokens", nil, nil, "", &resp); err != nil {
+		return nil, err
+	}
+	return resp.Items, nil
+}
+
+// RevokeToken revokes a token (admin only).
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil, "", nil)
+}
+
+func encode(obj any) ([]byte, error) {
+	switch v := obj.(type) {
+	case []byte:
+		return v, nil
+	case json.RawMessage:
+		return v, nil
+	case *json.RawMessage:
+		return *v, nil
+	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("client: encoding request: %w", err)
+	}
+	return data, nil
+}
+
+// outOf returns obj if the response can be decoded into it (a non-nil
+// pointer other than *json.RawMessage, which only carries the request).
+func outOf(obj any) any {
+	if _, ok := obj.(*json.RawMessage); ok {
+		return nil
+	}
+	if v := reflect.ValueOf(obj); v.Kind() == reflect.Pointer && !v.IsNil() {
+		return obj
+	}
+	return nil
+}
+
+// do sends a request and decodes a 2xx response into out (a *[]byte gets
+// the raw body); any other status becomes an *Error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, out any) error {
+	target := c.base.String() + path // path segments are already escaped
+	if q := query.Encode(); q != "" {
+		target += "?" + q
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	if path == "/v1/export" {
+		req.Header.Set("Accept", "application/yaml")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return fmt.Errorf("client: %s %s: reading response: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(resp.StatusCode, data)
+	}
+	switch o := out.(type) {
+	case nil:
+		return nil
+	case *[]byte:
+		*o = data
+		return nil
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("client: %s %s: decoding response: %w", method, path, err)
+	}
+	return nil
+}
+
+func apiError(status int, data []byte) error {
+	e := &Error{}
+	if json.Unmarshal(data, e) != nil || e.Code == "" {
+		msg := strings.TrimSpace(string(data))
+		if len(msg) > 512 {
+			msg = msg[:512] + "…"
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		e = &Error{Code: codeOf(status), Message: msg}
+	}
+	e.Status = status
+	return e
+}
+
+func codeOf(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
+		return "invalid_argument"
+	case http.StatusUnauthorized:
+		return "unauthenticated"
+	case http.StatusForbidden:
+		return "permission_denied"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusConflict:
+		return "conflict"
+	}
+	return "internal"
+}

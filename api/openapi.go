@@ -1,0 +1,234 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// opDoc documents one route for the OpenAPI document.
+type opDoc struct {
+	id, tag, summary string
+	request          string // schema of the JSON body, "" for none
+	yamlRequest      bool   // the body may also be YAML
+	response         string // schema of the response, "" for none
+	list             bool   // the response is {"items": [response]}
+	yamlResponse     bool   // the response is YAML unless JSON is accepted
+	raw              bool   // the response is a free-form JSON document
+	status           int    // success status
+	write            bool   // may fail with 409 or validation errors
+	query            []queryParam
+}
+
+type queryParam struct{ name, typ, description string }
+
+// fieldDocs describes fields of the schemas (schema.json_name).
+var fieldDocs = map[string]string{
+	"VPC.account":          "Owning account. Defaults to (and must be) the token's account for account tokens.",
+	"VPC.cidr":             "IPv4 CIDR, /16 to /28. Immutable.",
+	"VPC.vni":              "Tunnel key, assigned when 0 (only an admin may choose it). Immutable once assigned.",
+	"Subnet.vpc":           "The VPC (of the caller's account). Immutable.",
+	"Subnet.cidr":          "IPv4 CIDR inside the VPC, /28 or larger. Immutable.",
+	"NIC.name":             "The iface-id hypervisors set in external_ids:iface-id.",
+	"NIC.subnet":           "The subnet. Immutable.",
+	"NIC.host":             "Host the NIC is placed on (must exist); empty for unplaced.",
+	"NIC.mac":              "Assigned when empty. Immutable once assigned.",
+	"NIC.ip":               "Primary IPv4 address; the lowest free address of the subnet when empty.",
+	"NIC.port_key":         "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
+	"Host.underlay_ip":     "IPv4 address tunnels use.",
+	"Host.encap":           "vxlan (default), gre or geneve.",
+	"Host.ovsdb":           "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
+	"Host.datapath_type":   "netdev (default) or system.",
+	"Error.code":           "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
+	"Error.field":          "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
+	"Change.op":            "create, update or unchanged.",
+	"Change.fields":        "For updates, the fields that change.",
+	"TokenRequest.account": "Account the token acts for; empty for an admin token.",
+	"TokenRequest.admin":   "Create an admin token (no account).",
+	"NewToken.secret":      "The bearer secret; shown only in this response.",
+}
+
+// requiredFields lists the fields a schema must have.
+var requiredFields = map[string][]string{
+	"Account": {"name"}, "VPC": {"name", "cidr"}, "Subnet": {"name", "vpc", "cidr"}, "NIC": {"name", "subnet"},
+	"Host": {"name", "underlay_ip"}, "Error": {"code", "message"}, "Change": {"op", "kind", "name"},
+	"ApplyResult": {"changes", "dry_run"}, "NewToken": {"id", "secret", "admin"}, "TokenInfo": {"id", "admin", "created"},
+	"SecondaryIPRequest": {"ip"}, "Detail": {"message"},
+}
+
+var pathParamRE = regexp.MustCompile(`\{(\w+)\}`)
+
+// openAPIDocument describes routes as an OpenAPI 3.0 document.
+func openAPIDocument(routes []route) []byte {
+	paths := map[string]map[string]any{}
+	for _, rt := range routes {
+		if paths[rt.path] == nil {
+			paths[rt.path] = map[string]any{}
+		}
+		paths[rt.path][strings.ToLower(rt.method)] = operation(rt)
+	}
+	schemas := map[string]any{}
+	for name, v := range schemaTypes {
+		schemas[name] = schemaOf(name, reflect.TypeOf(v))
+	}
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
+	doc := map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":   "OpenVPC tenant API",
+			"version": "1",
+			"description": "Accounts, VPCs, subnets, NICs and hosts of OpenVPC, declarative apply/export, and API tokens. " +
+				"Authenticate with Authorization: Bearer <token>. An account token sees and changes only its account's " +
+				"VPCs, subnets and NICs; accounts, hosts and tokens need an admin token. Every error is a JSON Error.",
+		},
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"paths":    paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas":         schemas,
+			"responses": map[string]any{
+				"BadRequest":       errResp("Invalid request: malformed JSON, unknown field, wrong type or a validation error; field names it."),
+				"Unauthenticated":  errResp("No, malformed, unknown or revoked token."),
+				"PermissionDenied": errResp("The token lacks the rights (admin-only kinds)."),
+				"NotFound":         errResp("No such object (or one of another account)."),
+				"Conflict":         errResp("The name exists, or the object is still used (the message names the users)."),
+				"TooLarge":         errResp("The request body exceeds the limit."),
+				"Internal":         errResp("Internal error; details are in the controller log."),
+			},
+		},
+	}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("api: OpenAPI document: %v", err)) // static data; caught by tests
+	}
+	return data
+}
+
+func ref2(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func operation(rt route) map[string]any {
+	d := rt.doc
+	op := map[string]any{"operationId": d.id, "summary": d.summary, "tags": []any{d.tag}}
+	var params []any
+	for _, m := range pathParamRE.FindAllStringSubmatch(rt.path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+	}
+	for _, q := range d.query {
+		params = append(params, map[string]any{"name": q.name, "in": "query", "required": false, "description": q.description,
+			"schema": map[string]any{"type": q.typ}})
+	}
+	if len(params) > 0 {
+		op["parameters"] = params
+	}
+	if d.request != "" {
+		content := map[string]any{"application/json": map[string]any{"schema": ref2(d.request)}}
+		if d.yamlRequest {
+			content["application/yaml"] = map[string]any{"schema": ref2(d.request)}
+		}
+		op["requestBody"] = map[string]any{"required": true, "content": content}
+	}
+	ok := map[string]any{"description": http.StatusText(d.status)}
+	switch {
+	case d.raw:
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
+	case d.response != "":
+		schema := ref2(d.response)
+		if d.list {
+			schema = map[string]any{"type": "object", "required": []any{"items"},
+				"properties": map[string]any{"items": map[string]any{"type": "array", "items": ref2(d.response)}}}
+		}
+		content := map[string]any{"application/json": map[string]any{"schema": schema}}
+		if d.yamlResponse {
+			content["application/yaml"] = map[string]any{"schema": schema}
+		}
+		ok["content"] = content
+	}
+	responses := map[string]any{fmt.Sprint(d.status): ok}
+	use := func(code int, name string) {
+		responses[fmt.Sprint(code)] = map[string]any{"$ref": "#/components/responses/" + name}
+	}
+	if rt.auth == authNone {
+		op["security"] = []any{}
+	} else {
+		use(401, "Unauthenticated")
+		use(403, "PermissionDenied")
+		use(500, "Internal")
+	}
+	if d.request != "" || d.write || len(d.query) > 0 {
+		use(400, "BadRequest")
+	}
+	if d.request != "" {
+		use(413, "TooLarge")
+	}
+	if strings.Contains(rt.path, "{") {
+		use(404, "NotFound")
+	}
+	if d.write {
+		use(409, "Conflict")
+	}
+	op["responses"] = responses
+	return op
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// schemaOf describes a Go type as an OpenAPI schema, from its JSON tags.
+func schemaOf(name string, t reflect.Type) map[string]any {
+	props := map[string]any{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		jn, _, _ := strings.Cut(tag, ",")
+		if jn == "-" || !f.IsExported() {
+			continue
+		}
+		if jn == "" {
+			jn = f.Name
+		}
+		s := typeSchema(f.Type)
+		if d := fieldDocs[name+"."+jn]; d != "" {
+			s["description"] = d
+		}
+		props[jn] = s
+	}
+	out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if req := requiredFields[name]; len(req) > 0 {
+		r := append([]string(nil), req...)
+		sort.Strings(r)
+		out["required"] = r
+	}
+	return out
+}
+
+func typeSchema(t reflect.Type) map[string]any {
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return map[string]any{"type": "integer", "minimum": 0, "maximum": uint64(1)<<t.Bits() - 1}
+	case reflect.Int, reflect.Int64, reflect.Uint64:
+		return map[string]any{"type": "integer", "format": "int64"}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": typeSchema(t.Elem())}
+	case reflect.Struct:
+		for name, v := range schemaTypes {
+			if reflect.TypeOf(v) == t {
+				return ref2(name)
+			}
+		}
+	}
+	return map[string]any{}
+}

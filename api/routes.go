@@ -1,0 +1,97 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/openvpc/openvpc/model"
+)
+
+// routes is the single table of what the API serves; the mux and the
+// OpenAPI document are both made from it.
+func (s *server) routes() []route {
+	var rs []route
+	rs = append(rs, crudRoutes(s, accountKind, "Account", "Accounts (tenants). Admin only.")...)
+	rs = append(rs, crudRoutes(s, vpcKind, "VPC", "VPCs. An account token sees and creates only VPCs of its account.")...)
+	rs = append(rs, crudRoutes(s, subnetKind, "Subnet", "Subnets, owned by their VPC's account.")...)
+	rs = append(rs, crudRoutes(s, nicKind, "NIC", "NICs, owned by their subnet's account. A NIC created without ip or mac gets them assigned.")...)
+	rs = append(rs, crudRoutes(s, hostKind, "Host", "Hypervisors. Admin only.")...)
+	rs = append(rs,
+		route{method: http.MethodPost, path: "/v1/nics/{name}/secondary-ips", auth: authAny, h: s.addSecondaryIP, doc: opDoc{
+			id: "addSecondaryIP", tag: "nics", summary: "Add a secondary IP to a NIC; returns the NIC.",
+			request: "SecondaryIPRequest", response: "NIC", status: http.StatusCreated, write: true}},
+		route{method: http.MethodDelete, path: "/v1/nics/{name}/secondary-ips/{ip}", auth: authAny, h: s.removeSecondaryIP, doc: opDoc{
+			id: "removeSecondaryIP", tag: "nics", summary: "Remove a secondary IP from a NIC; returns the NIC.",
+			response: "NIC", status: http.StatusOK, write: true}},
+		route{method: http.MethodGet, path: "/v1/tokens", auth: authAdmin, h: s.listTokens, doc: opDoc{
+			id: "listTokens", tag: "tokens", summary: "List API tokens (never their secrets). Admin only.",
+			response: "TokenInfo", list: true, status: http.StatusOK}},
+		route{method: http.MethodPost, path: "/v1/tokens", auth: authAdmin, h: s.createToken, doc: opDoc{
+			id: "createToken", tag: "tokens", summary: "Create a token for an account, or an admin token. The secret is returned only here. Admin only.",
+			request: "TokenRequest", response: "NewToken", status: http.StatusCreated}},
+		route{method: http.MethodGet, path: "/v1/tokens/{id}", auth: authAdmin, h: s.getToken, doc: opDoc{
+			id: "getToken", tag: "tokens", summary: "Get a token's description. Admin only.",
+			response: "TokenInfo", status: http.StatusOK}},
+		route{method: http.MethodDelete, path: "/v1/tokens/{id}", auth: authAdmin, h: s.revokeToken, doc: opDoc{
+			id: "revokeToken", tag: "tokens", summary: "Revoke a token. Admin only.",
+			status: http.StatusNoContent}},
+		route{method: http.MethodPost, path: "/v1/apply", auth: authAny, h: s.apply, doc: opDoc{
+			id: "apply", tag: "policy", summary: "Create or update every object of a policy document (JSON or YAML) in one atomic update. " +
+				"Objects not in the document are left alone; applying the same document again changes nothing.",
+			request: "Policy", yamlRequest: true, response: "ApplyResult", status: http.StatusOK, write: true,
+			query: []queryParam{{"dry_run", "boolean", "Compute and validate the changes without committing them."}}}},
+		route{method: http.MethodGet, path: "/v1/export", auth: authAny, h: s.export, doc: opDoc{
+			id: "export", tag: "policy", summary: "The caller's visible policy as a document (YAML, or JSON with Accept: application/json).",
+			response: "Policy", yamlResponse: true, status: http.StatusOK}},
+		route{method: http.MethodGet, path: "/openapi.json", auth: authNone, h: s.serveOpenAPI, doc: opDoc{
+			id: "openapi", tag: "meta", summary: "This OpenAPI document.", status: http.StatusOK, raw: true}},
+	)
+	return rs
+}
+
+func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
+	auth := authAny
+	if k.adminOnly {
+		auth = authAdmin
+	}
+	list, one := "/v1/"+k.plural, "/v1/"+k.plural+"/{name}"
+	return []route{
+		{method: http.MethodGet, path: list, auth: auth, h: listHandler(s, k), doc: opDoc{
+			id: "list" + schema + "s", tag: k.plural, summary: "List " + k.plural + ". " + about, response: schema, list: true, status: http.StatusOK}},
+		{method: http.MethodPost, path: list, auth: auth, h: createHandler(s, k), doc: opDoc{
+			id: "create" + schema, tag: k.plural, summary: "Create a " + k.singular + " (409 if the name exists); returns it as stored.",
+			request: schema, response: schema, status: http.StatusCreated, write: true}},
+		{method: http.MethodGet, path: one, auth: auth, h: getHandler(s, k), doc: opDoc{
+			id: "get" + schema, tag: k.plural, summary: "Get a " + k.singular + ".", response: schema, status: http.StatusOK}},
+		{method: http.MethodPut, path: one, auth: auth, h: updateHandler(s, k), doc: opDoc{
+			id: "update" + schema, tag: k.plural, summary: "Replace a " + k.singular + ". Assigned fields left out keep their value; immutable fields cannot change (400).",
+			request: schema, response: schema, status: http.StatusOK, write: true}},
+		{method: http.MethodDelete, path: one, auth: auth, h: deleteHandler(s, k), doc: opDoc{
+			id: "delete" + schema, tag: k.plural, summary: "Delete a " + k.singular + " (409 naming its users if still referenced).",
+			status: http.StatusNoContent, write: true}},
+	}
+}
+
+// schemaTypes are the types the OpenAPI document describes.
+var schemaTypes = map[string]any{
+	"Account":            model.Account{},
+	"VPC":                model.VPC{},
+	"Subnet":             model.Subnet{},
+	"NIC":                model.NIC{},
+	"Host":               model.Host{},
+	"Policy":             model.Policy{},
+	"Error":              Error{},
+	"Detail":             Detail{},
+	"Change":             Change{},
+	"ApplyResult":        ApplyResult{},
+	"TokenRequest":       TokenRequest{},
+	"NewToken":           NewToken{},
+	"TokenInfo":          TokenInfo{},
+	"SecondaryIPRequest": secondaryIPRequest{},
+}
+
+func (s *server) serveOpenAPI(w http.ResponseWriter, r *http.Request, _ Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(s.openapi)
+	return nil
+}

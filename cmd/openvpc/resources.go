@@ -1,0 +1,473 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/openvpc/openvpc/api/client"
+)
+
+// Connection settings: flags, then environment, then ~/.config/openvpc/config.yaml.
+var serverFlags = []cli.Flag{
+	&cli.StringFlag{Name: "server", EnvVars: []string{"OPENVPC_SERVER"}, Usage: "API: https://host:port, http://host:port, host:port or unix:/path (default from the config file, else 127.0.0.1:8780)"},
+	&cli.StringFlag{Name: "token", EnvVars: []string{"OPENVPC_TOKEN"}, Usage: "bearer token"},
+	&cli.StringFlag{Name: "ca", EnvVars: []string{"OPENVPC_CA"}, Usage: "PEM file of the CA that signed the API's TLS certificate"},
+	&cli.StringFlag{Name: "lab", Usage: "talk to the controller of this local lab (its socket and admin token)"},
+}
+
+type cliConfig struct {
+	Server string `yaml:"server"`
+	Token  string `yaml:"token"`
+	CA     string `yaml:"ca"`
+}
+
+func loadCLIConfig() (cliConfig, error) {
+	var cfg cliConfig
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return cfg, nil
+	}
+	b, err := os.ReadFile(filepath.Join(home, ".config", "openvpc", "config.yaml"))
+	if errors.Is(err, os.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("~/.config/openvpc/config.yaml: %w", err)
+	}
+	return cfg, nil
+}
+
+func apiClient(c *cli.Context) (*client.Client, error) {
+	cfg, err := loadCLIConfig()
+	if err != nil {
+		return nil, err
+	}
+	server, token, ca := c.String("server"), c.String("token"), c.String("ca")
+	if l := c.String("lab"); l != "" {
+		dir := labDir(l, "")
+		server = "unix:" + dir + "/api.sock"
+		if token == "" {
+			if b, err := os.ReadFile(dir + "/admin.token"); err == nil {
+				token = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	if server == "" {
+		server = cfg.Server
+	}
+	if token == "" {
+		token = cfg.Token
+	}
+	if ca == "" {
+		ca = cfg.CA
+	}
+	if server == "" {
+		server = "127.0.0.1:8780"
+	}
+	if !strings.HasPrefix(server, "unix:") && !strings.Contains(server, "://") {
+		server = "http://" + server
+	}
+	return client.New(server, token, ca)
+}
+
+var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, json or yaml"}
+
+func kindsUsage() string { return "account, vpc, subnet, nic, host" }
+
+func getCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "get",
+		Usage:     "list objects of a kind, or show one (" + kindsUsage() + ")",
+		ArgsUsage: "KIND [NAME]",
+		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return errors.New("get: want KIND [NAME]")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			var objs []map[string]any
+			if c.NArg() == 2 {
+				var one map[string]any
+				if err := cl.Get(c.Context, c.Args().Get(0), c.Args().Get(1), &one); err != nil {
+					return err
+				}
+				objs = []map[string]any{one}
+			} else if err := cl.List(c.Context, c.Args().Get(0), &objs); err != nil {
+				return err
+			}
+			return printObjects(c.String("output"), objs, c.NArg() == 2)
+		},
+	}
+}
+
+// integral turns JSON numbers that are whole (decoded as float64) back
+// into integers, so keys and VNIs print as written.
+func integral(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = integral(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = integral(e)
+		}
+	}
+	return v
+}
+
+func printObjects(format string, objs []map[string]any, single bool) error {
+	for _, o := range objs {
+		integral(o)
+	}
+	var v any = objs
+	if single && len(objs) == 1 {
+		v = objs[0]
+	}
+	switch format {
+	case "json":
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		fmt.Println(string(b))
+		return nil
+	case "yaml":
+		return yaml.NewEncoder(os.Stdout).Encode(v)
+	case "table":
+	default:
+		return fmt.Errorf("--output %q: want table, json or yaml", format)
+	}
+	cols := map[string]bool{}
+	for _, o := range objs {
+		for k := range o {
+			cols[k] = true
+		}
+	}
+	delete(cols, "name")
+	names := []string{"name"}
+	var rest []string
+	for k := range cols {
+		rest = append(rest, k)
+	}
+	sort.Strings(rest)
+	names = append(names, rest...)
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, strings.ToUpper(strings.Join(names, "\t")))
+	for _, o := range objs {
+		row := make([]string, len(names))
+		for i, k := range names {
+			row[i] = cell(o[k])
+		}
+		fmt.Fprintln(w, strings.Join(row, "\t"))
+	}
+	return w.Flush()
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = cell(e)
+		}
+		return strings.Join(parts, ",")
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// setFields turns --set field=value pairs into an object. Lists are comma
+// separated; numbers stay numbers.
+func setFields(obj map[string]any, sets []string) error {
+	for _, s := range sets {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--set %q: want field=value", s)
+		}
+		switch k {
+		case "secondary_ips":
+			var list []string
+			if v != "" {
+				list = strings.Split(v, ",")
+			}
+			obj[k] = list
+		case "vni", "port_key":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return fmt.Errorf("--set %s: %q is not a number", k, v)
+			}
+			obj[k] = n
+		default:
+			obj[k] = v
+		}
+	}
+	return nil
+}
+
+func readObjectFile(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var obj map[string]any
+	if err := yaml.Unmarshal(b, &obj); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return obj, nil
+}
+
+func createCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "create an object: openvpc create vpc web --set account=acme --set cidr=10.0.0.0/16 (or -f object.yaml)",
+		ArgsUsage: "KIND [NAME]",
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "object as YAML or JSON"},
+			outputFlag,
+		}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() < 1 || c.NArg() > 2 {
+				return errors.New("create: want KIND [NAME]")
+			}
+			obj := map[string]any{}
+			if f := c.String("file"); f != "" {
+				var err error
+				if obj, err = readObjectFile(f); err != nil {
+					return err
+				}
+			}
+			if c.NArg() == 2 {
+				obj["name"] = c.Args().Get(1)
+			}
+			if err := setFields(obj, c.StringSlice("set")); err != nil {
+				return err
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			if err := cl.Create(c.Context, c.Args().Get(0), &obj); err != nil {
+				return err
+			}
+			return printObjects(c.String("output"), []map[string]any{obj}, true)
+		},
+	}
+}
+
+func updateCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "update",
+		Usage:     "change fields of an object: openvpc update nic web1 --set host=h2",
+		ArgsUsage: "KIND NAME",
+		Flags: append([]cli.Flag{
+			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
+			outputFlag,
+		}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return errors.New("update: want KIND NAME")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			kind, name := c.Args().Get(0), c.Args().Get(1)
+			var obj map[string]any
+			if err := cl.Get(c.Context, kind, name, &obj); err != nil {
+				return err
+			}
+			if err := setFields(obj, c.StringSlice("set")); err != nil {
+				return err
+			}
+			if err := cl.Update(c.Context, kind, name, &obj); err != nil {
+				return err
+			}
+			return printObjects(c.String("output"), []map[string]any{obj}, true)
+		},
+	}
+}
+
+func deleteCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "delete an object",
+		ArgsUsage: "KIND NAME",
+		Flags:     serverFlags,
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return errors.New("delete: want KIND NAME")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			return cl.Delete(c.Context, c.Args().Get(0), c.Args().Get(1))
+		},
+	}
+}
+
+func nicCmd() *cli.Command {
+	ipAction := func(add bool) cli.ActionFunc {
+		return func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return errors.New("want NIC IP")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			if add {
+				_, err = cl.AddSecondaryIP(c.Context, c.Args().Get(0), c.Args().Get(1))
+			} else {
+				_, err = cl.RemoveSecondaryIP(c.Context, c.Args().Get(0), c.Args().Get(1))
+			}
+			return err
+		}
+	}
+	return &cli.Command{
+		Name:  "nic",
+		Usage: "NIC operations",
+		Subcommands: []*cli.Command{
+			{Name: "add-ip", Usage: "add a secondary IP to a running NIC", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(true)},
+			{Name: "remove-ip", Usage: "remove a secondary IP", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(false)},
+		},
+	}
+}
+
+func applyCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "apply",
+		Usage: "create or update every object of a policy file in one transaction (idempotent)",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true},
+			&cli.BoolFlag{Name: "dry-run", Usage: "show what would change, change nothing"},
+		}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			doc, err := os.ReadFile(c.String("file"))
+			if err != nil {
+				return err
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			ch, err := cl.Apply(c.Context, doc, c.Bool("dry-run"))
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			for _, x := range ch.Changes {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", x.Op, x.Kind, x.Name, strings.Join(x.Fields, ","))
+			}
+			w.Flush()
+			if ch.DryRun {
+				fmt.Println("(dry run: nothing changed)")
+			}
+			return nil
+		},
+	}
+}
+
+func exportCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "export",
+		Usage: "write the policy visible to your token as YAML (re-importable with apply)",
+		Flags: serverFlags,
+		Action: func(c *cli.Context) error {
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			b, err := cl.Export(c.Context)
+			if err != nil {
+				return err
+			}
+			_, err = os.Stdout.Write(b)
+			return err
+		},
+	}
+}
+
+func tokenCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "token",
+		Usage: "API tokens (admin)",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a token for an account (or --admin); the secret is shown once",
+				Flags: append([]cli.Flag{
+					&cli.StringFlag{Name: "account"}, &cli.BoolFlag{Name: "admin"}, &cli.StringFlag{Name: "description"},
+				}, serverFlags...),
+				Action: func(c *cli.Context) error {
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					t, err := cl.CreateToken(c.Context, client.TokenRequest{Account: c.String("account"), Admin: c.Bool("admin"), Description: c.String("description")})
+					if err != nil {
+						return err
+					}
+					fmt.Printf("id: %s\nsecret: %s\n", t.ID, t.Secret)
+					return nil
+				},
+			},
+			{
+				Name: "list", Flags: serverFlags,
+				Action: func(c *cli.Context) error {
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					ts, err := cl.ListTokens(c.Context)
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "ID\tACCOUNT\tADMIN\tCREATED\tDESCRIPTION")
+					for _, t := range ts {
+						fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\n", t.ID, t.Account, t.Admin, t.Created.Format("2006-01-02 15:04"), t.Description)
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "revoke", ArgsUsage: "ID", Flags: serverFlags,
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return errors.New("token revoke: want ID")
+					}
+					cl, err := apiClient(c)
+					if err != nil {
+						return err
+					}
+					return cl.RevokeToken(c.Context, c.Args().First())
+				},
+			},
+		},
+	}
+}
