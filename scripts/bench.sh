@@ -56,3 +56,13 @@ for shape in "2 200" "3 500"; do
   fl=$(echo "$sel" | head -1 | sed -n 's/.*flows\/host=map\[[^:]*:\([0-9]*\).*/\1/p')
   echo "| $1 × $2 | $(ms converge) ms | $(ms program) ms | $fl | $(ms one-change) ms |"
 done
+
+# API (embedded etcd store): write throughput and write → flows latency.
+for i in $(seq "$RUNS"); do
+  go test -count=1 -run TestAPIPerf -v ./e2e/storemode -args -perf 2>/dev/null | grep RESULT >> "$out/api.txt"
+done
+rate=$(sed -n 's/.*rate=\([0-9.]*\)\/s.*/\1/p' "$out/api.txt" | median)
+med=$(sed -n 's/.*median=\([0-9.]*\)ms.*/\1/p' "$out/api.txt" | median)
+p99=$(sed -n 's/.*p99=\([0-9.]*\)ms.*/\1/p' "$out/api.txt" | median)
+echo
+echo "API: $rate NIC creates/s with 8 concurrent clients; API write → flow on a lab switch: median $med ms, p99 $p99 ms (200 changes; medians over runs)"

@@ -60,7 +60,8 @@ type Store struct {
 	reqTimeout  time.Duration
 	maxAttempts int
 	changed     chan struct{}
-	loadedRev   atomic.Int64 // revision of the last Load, where Run starts
+	loadedRev   atomic.Int64  // revision of the last Load, where Run starts
+	writeTurn   chan struct{} // one Update of this process at a time
 
 	// testHookCommit, if set, runs Update's transaction (by calling commit,
 	// or not) and may alter the result, to inject failures.
@@ -98,6 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		reqTimeout:  cfg.RequestTimeout,
 		maxAttempts: cfg.MaxAttempts,
 		changed:     make(chan struct{}, 1),
+		writeTurn:   make(chan struct{}, 1),
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -309,6 +311,15 @@ func (s *Store) Policy(ctx context.Context) (*model.Policy, int64, error) {
 // Update returns the revision of the commit, or the revision read if nothing
 // changed.
 func (s *Store) Update(ctx context.Context, fn func(p *model.Policy) error) (int64, error) {
+	// Writers of this process take turns: they would only conflict with
+	// each other. Optimistic retries remain for writers elsewhere (other
+	// controllers, other clients of the cluster).
+	select {
+	case s.writeTurn <- struct{}{}:
+		defer func() { <-s.writeTurn }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("store: update: %w", ctx.Err())
+	}
 	u := &update{fn: fn, nonces: map[string]bool{}}
 	conflicts, transient := 0, 0
 	for {
