@@ -12,6 +12,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -59,6 +60,9 @@ type Controller struct {
 	log     logrus.FieldLogger
 	started time.Time
 
+	// skipped counts reconciles that needed no compile (for tests/metrics).
+	skipped atomic.Int64
+
 	mu        sync.Mutex
 	net       *model.Net
 	policyErr error
@@ -84,6 +88,7 @@ type host struct {
 	connected  time.Time
 	needFull   bool
 	installed  *ofrules.FlowSet
+	installFP  uint64 // pipelines.Fingerprint of the inputs of installed
 	lastErr    error
 	lastSync   time.Time
 	bundles    int
@@ -289,12 +294,19 @@ func (c *Controller) reconcile(ctx context.Context, h *host) {
 		return
 	}
 	snap := c.snapshotLocked()
-	sw, full, installed := h.sw, h.needFull, h.installed
+	sw, full, installed, installFP := h.sw, h.needFull, h.installed, h.installFP
 	c.mu.Unlock()
 
+	// A change that does not concern this host (another VPC, say) leaves
+	// its inputs, and so its flows, as they are: skip the compile.
+	fp := pipelines.Fingerprint(snap, h.name)
+	if !full && fp == installFP {
+		c.skipped.Add(1)
+		return
+	}
 	desired, err := pipelines.Compile(snap, h.name)
 	if err != nil {
-		c.recordResult(h, sw, nil, 0, err)
+		c.recordResult(h, sw, nil, 0, 0, err)
 		return
 	}
 	var mods []ofrules.FlowMod
@@ -304,6 +316,7 @@ func (c *Controller) reconcile(ctx context.Context, h *host) {
 		mods = ofrules.Diff(installed, desired)
 	}
 	if len(mods) == 0 {
+		c.recordResult(h, sw, desired, fp, 0, nil)
 		return
 	}
 	start := time.Now()
@@ -312,10 +325,10 @@ func (c *Controller) reconcile(ctx context.Context, h *host) {
 	cancel()
 	c.log.WithFields(logrus.Fields{"host": h.name, "mods": len(mods), "full": full, "flows": desired.Len(), "took": time.Since(start).Round(time.Microsecond)}).
 		WithError(err).Info("bundle applied")
-	c.recordResult(h, sw, desired, len(mods), err)
+	c.recordResult(h, sw, desired, fp, len(mods), err)
 }
 
-func (c *Controller) recordResult(h *host, sw Switch, desired *ofrules.FlowSet, nmods int, err error) {
+func (c *Controller) recordResult(h *host, sw Switch, desired *ofrules.FlowSet, fp uint64, nmods int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h.sw != sw {
@@ -324,6 +337,7 @@ func (c *Controller) recordResult(h *host, sw Switch, desired *ofrules.FlowSet, 
 	if err != nil {
 		h.lastErr = err
 		h.needFull = true
+		h.installFP = 0
 		if h.retryTimer == nil {
 			h.retryTimer = time.AfterFunc(time.Second, func() {
 				c.mu.Lock()
@@ -335,11 +349,14 @@ func (c *Controller) recordResult(h *host, sw Switch, desired *ofrules.FlowSet, 
 		return
 	}
 	h.installed = desired
+	h.installFP = fp
 	h.needFull = false
 	h.lastErr = nil
 	h.lastSync = time.Now()
-	h.bundles++
-	h.flowMods += nmods
+	if nmods > 0 {
+		h.bundles++
+		h.flowMods += nmods
+	}
 }
 
 // audit reads the host's flows back and repairs any drift from what the

@@ -419,3 +419,29 @@ func mustPolicyFrom(t *testing.T, s string) *model.Policy {
 	}
 	return p
 }
+
+// A change to a VPC a host does not carry does not recompile that host.
+func TestUnconcernedHostSkipped(t *testing.T) {
+	const twoVPCs = basePolicy + `  - {name: g1, subnet: gs, host: h2, ip: 10.0.1.10}
+`
+	pol := strings.Replace(twoVPCs, "vpcs: [{name: v, account: acme, cidr: 10.0.0.0/16}]",
+		"vpcs: [{name: v, account: acme, cidr: 10.0.0.0/16}, {name: g, account: acme, cidr: 10.0.0.0/16}]", 1)
+	pol = strings.Replace(pol, "subnets:\n", "subnets:\n  - {name: gs, vpc: g, cidr: 10.0.1.0/24}\n", 1)
+	h := start(t, pol, map[string]Bindings{"h1": bound(map[string]uint32{"n1": 5}), "h2": bound(map[string]uint32{"n2": 7, "g1": 8})})
+	s1, s2 := h.connect("h1"), h.connect("h2")
+	h.waitFor(func() bool { return s1.text() == h.expected("h1") && s2.text() == h.expected("h2") }, "programmed")
+	b1, b2 := s1.bundleCount(), s2.bundleCount()
+	skippedBefore := h.c.skipped.Load()
+	p := mustPolicy(t, h.src)
+	for i := range p.NICs {
+		if p.NICs[i].Name == "g1" {
+			p.NICs[i].SecondaryIPs = []string{"10.0.1.20"}
+		}
+	}
+	h.src.set(p, nil)
+	h.waitFor(func() bool { return s2.bundleCount() > b2 && s2.text() == h.expected("h2") }, "h2 updated")
+	h.waitFor(func() bool { return h.c.skipped.Load() > skippedBefore }, "h1 skipped")
+	if s1.bundleCount() != b1 || s1.text() != h.expected("h1") {
+		t.Fatal("h1 was touched by a change to a VPC it does not carry")
+	}
+}

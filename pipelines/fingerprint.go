@@ -1,0 +1,95 @@
+package pipelines
+
+import (
+	"encoding/binary"
+	"hash/fnv"
+	"net/netip"
+	"sort"
+
+	"github.com/openvpc/openvpc/model"
+)
+
+// Fingerprint hashes every input Compile reads for one host: its own
+// bindings, every host's underlay address, and everything about the VPCs
+// that have NICs bound on it (subnets, NICs with their addresses, keys and
+// where they are). Equal fingerprints mean equal compiled flows, so the
+// controller skips hosts a change does not concern. It costs a walk over
+// the host's VPCs, far less than compiling them.
+func Fingerprint(snap *Snapshot, hostName string) uint64 {
+	h := fnv.New64a()
+	var buf [8]byte
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(buf[:], v)
+		h.Write(buf[:])
+	}
+	str := func(s string) {
+		num(uint64(len(s)))
+		h.Write([]byte(s))
+	}
+	addr := func(a netip.Addr) {
+		b, _ := a.MarshalBinary()
+		str(string(b))
+	}
+	str(hostName)
+	hi := snap.Net.Hosts[hostName]
+	if hi == nil {
+		return 0
+	}
+	st := snap.Hosts[hostName]
+	num(uint64(st.TunnelPort))
+	names := make([]string, 0, len(st.Ports))
+	for n := range st.Ports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	vpcs := map[string]bool{}
+	for _, n := range names {
+		str(n)
+		num(uint64(st.Ports[n]))
+		if nic := snap.Net.NICs[n]; nic != nil {
+			vpcs[nic.Subnet.VPC.Name] = true
+		}
+	}
+	for _, n := range snap.Net.HostNames {
+		o := snap.Net.Hosts[n]
+		str(n)
+		addr(o.UnderlayIP)
+		num(o.DatapathID)
+	}
+	for _, vn := range snap.Net.VPCNames {
+		if !vpcs[vn] {
+			continue
+		}
+		v := snap.Net.VPCs[vn]
+		str(vn)
+		num(uint64(v.VNI))
+		str(v.CIDR.String())
+		str(v.RouterMAC.String())
+		for _, s := range v.Subnets {
+			str(s.Name)
+			str(s.CIDR.String())
+			num(uint64(s.Key))
+		}
+		for _, nic := range v.NICs {
+			fingerprintNIC(snap, nic, str, num, addr)
+		}
+	}
+	return h.Sum64()
+}
+
+func fingerprintNIC(snap *Snapshot, nic *model.NICInfo, str func(string), num func(uint64), addr func(netip.Addr)) {
+	str(nic.Name)
+	str(nic.Subnet.Name)
+	str(nic.MAC.String())
+	num(uint64(nic.PortKey))
+	for _, ip := range nic.IPs() {
+		addr(ip)
+	}
+	loc, ok := snap.Locate(nic)
+	if !ok {
+		str("-")
+		return
+	}
+	str(loc.Host)
+	num(uint64(loc.OFPort))
+}
