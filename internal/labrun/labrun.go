@@ -7,6 +7,7 @@ package labrun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -344,23 +345,47 @@ func (e *Env) StopController() {
 	}
 }
 
-// WaitReady waits until the controller reports every host in sync.
+// WaitReady waits until the controller knows every lab host and reports
+// all of them in sync (right after an apply, /readyz alone could answer
+// before the controller has even seen the new policy).
 func (e *Env) WaitReady(ctx context.Context) error {
-	cl := HTTPClient(e.APIAddr)
 	for {
-		resp, err := cl.Get("http://openvpc/readyz")
+		err := e.ready(ctx)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("controller not ready: %w", ctx.Err())
+			return fmt.Errorf("controller not ready: %v: %w", err, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func (e *Env) ready(ctx context.Context) error {
+	cl, err := e.Client("")
+	if err != nil {
+		return err
+	}
+	var st controller.Status
+	b, err := cl.Raw(ctx, "/v1/status", nil)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	in := map[string]bool{}
+	for _, h := range st.Hosts {
+		in[h.Name] = h.InSync
+	}
+	for _, h := range e.Lab.Hosts() {
+		if !in[h.Name()] {
+			return fmt.Errorf("host %s not in sync", h.Name())
+		}
+	}
+	_, err = cl.Raw(ctx, "/readyz", nil)
+	return err
 }
 
 // Down stops the controller and removes the lab.
