@@ -93,6 +93,7 @@ type host struct {
 	lastSync   time.Time
 	bundles    int
 	flowMods   int
+	repairs    int // audits that found drift
 	retryTimer *time.Timer
 }
 
@@ -384,6 +385,7 @@ func (c *Controller) audit(ctx context.Context, h *host) {
 		c.mu.Lock()
 		if h.sw == sw {
 			h.needFull = true
+			h.repairs++
 		}
 		c.mu.Unlock()
 		kick(h)
@@ -463,6 +465,9 @@ type HostStatus struct {
 	LastError     string     `json:"last_error,omitempty"`
 	Bundles       int        `json:"bundles"`
 	FlowModsTotal int        `json:"flow_mods_total"`
+	// DriftRepairs counts audits that found the switch's flows changed
+	// behind the controller's back and resynced them.
+	DriftRepairs int `json:"drift_repairs"`
 }
 
 // Status is the controller's state, for `openvpc show`.
@@ -489,7 +494,7 @@ func (c *Controller) Status() Status {
 		h := c.hosts[n]
 		hs := HostStatus{Name: n, DatapathID: fmt.Sprintf("%016x", h.info.DatapathID), UnderlayIP: h.info.UnderlayIP.String(),
 			Encap: h.info.Encap, OVSDB: h.info.OVSDB, Connected: h.sw != nil, BoundNICs: map[string]uint32{},
-			Flows: h.installed.Len(), InSync: h.sw != nil && !h.needFull, Bundles: h.bundles, FlowModsTotal: h.flowMods}
+			Flows: h.installed.Len(), InSync: h.sw != nil && !h.needFull, Bundles: h.bundles, FlowModsTotal: h.flowMods, DriftRepairs: h.repairs}
 		if h.ovsdbErr != nil {
 			hs.OVSDBError = h.ovsdbErr.Error()
 		}

@@ -254,10 +254,36 @@ func TestPlugAndUnplug(t *testing.T) {
 
 // Flows deleted behind the controller's back are restored by its audit.
 func TestAuditRepairsDrift(t *testing.T) {
-	ofctl := env.Lab.Host("h2").OVS()
-	if _, err := ofctl.Ofctl(ctxT(t, 10*time.Second), "del-flows", "br-int", "table=45"); err != nil {
+	ovs := env.Lab.Host("h2").OVS()
+	count := func() int {
+		out, err := ovs.Ofctl(ctxT(t, 10*time.Second), "dump-flows", "br-int", "table=45")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(out, "cookie=")
+	}
+	repairs := func() int {
+		for _, h := range status(t).Hosts {
+			if h.Name == "h2" {
+				return h.DriftRepairs
+			}
+		}
+		t.Fatal("no h2 in status")
+		return 0
+	}
+	before, repairsBefore := count(), repairs()
+	if _, err := ovs.Ofctl(ctxT(t, 10*time.Second), "del-flows", "br-int", "table=45"); err != nil {
 		t.Fatal(err)
 	}
-	waitPing(t, "a-web1", "10.0.1.12", false) // h2 cannot deliver now
-	t.Logf("forwarding to h2 restored %v after the audit noticed", waitPing(t, "a-web1", "10.0.1.12", true))
+	// The audit runs every second in these tests: the table is empty now
+	// (unless the audit already ran) and full again soon.
+	start := time.Now()
+	for count() != before || repairs() == repairsBefore {
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("DestLookup on h2 has %d flows 30 s after they were deleted, want %d", count(), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("h2's DestLookup table restored %v after its flows were deleted", time.Since(start).Round(time.Millisecond))
+	waitPing(t, "a-web1", "10.0.1.12", true)
 }
