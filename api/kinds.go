@@ -353,18 +353,3 @@ func usersMessage(obj ref, users []ref) string {
 	}
 	return fmt.Sprintf("%s is used by %s", obj, strings.Join(parts, ", "))
 }
-
-// clonePolicy deep-copies p.
-func clonePolicy(p *model.Policy) *model.Policy {
-	c := &model.Policy{
-		Accounts: append([]model.Account(nil), p.Accounts...),
-		VPCs:     append([]model.VPC(nil), p.VPCs...),
-		Subnets:  append([]model.Subnet(nil), p.Subnets...),
-		NICs:     append([]model.NIC(nil), p.NICs...),
-		Hosts:    append([]model.Host(nil), p.Hosts...),
-	}
-	for i := range c.NICs {
-		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
-	}
-	return c
-}

@@ -122,7 +122,7 @@ func (s *server) run(ctx context.Context, pr Principal, dryRun bool, change func
 		if p, rev, err = s.b.Policy(ctx); err != nil {
 			return nil, 0, fmt.Errorf("read policy: %w", err)
 		}
-		err = fn(clonePolicy(p))
+		err = fn(p.Clone())
 	} else {
 		rev, err = s.b.Update(ctx, fn)
 	}

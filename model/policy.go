@@ -63,3 +63,18 @@ type Host struct {
 	// DatapathType is netdev (userspace) or system (kernel); default netdev.
 	DatapathType string `yaml:"datapath_type,omitempty" json:"datapath_type,omitempty"`
 }
+
+// Clone returns a deep copy of p.
+func (p *Policy) Clone() *Policy {
+	c := &Policy{
+		Accounts: append([]Account(nil), p.Accounts...),
+		VPCs:     append([]VPC(nil), p.VPCs...),
+		Subnets:  append([]Subnet(nil), p.Subnets...),
+		NICs:     append([]NIC(nil), p.NICs...),
+		Hosts:    append([]Host(nil), p.Hosts...),
+	}
+	for i := range c.NICs {
+		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
+	}
+	return c
+}

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
@@ -23,38 +22,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/openvpc/openvpc/internal/ovsproc"
+	"github.com/openvpc/openvpc/internal/ovstest"
 	"github.com/openvpc/openvpc/ovsdb/vswitchd"
 )
 
-// testLog logs to t until the test ends (background goroutines of libovsdb
-// may log later; t.Log would panic then).
-func testLog(t *testing.T) logrus.FieldLogger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	l := logrus.New()
-	l.SetLevel(logrus.DebugLevel)
-	l.SetOutput(w)
-	return l.WithField("test", t.Name())
-}
-
-type testWriter struct {
-	mu   sync.Mutex
-	t    *testing.T
-	done bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(b), "\n"))
-	}
-	return len(b), nil
-}
+func testLog(t *testing.T) logrus.FieldLogger { return ovstest.Log(t) }
 
 func TestModelMatchesSchemas(t *testing.T) {
 	dbModel, err := Model()

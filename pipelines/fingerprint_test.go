@@ -18,7 +18,7 @@ func TestFingerprintSafeAndSelective(t *testing.T) {
 	base := policygen.Generate(policygen.Params{Hosts: 6, NICsPerHost: 12, HostsPerVPC: 2, VPCsPerHost: 3})
 	skipped, total := 0, 0
 	for step := 0; step < 300; step++ {
-		p := clonePolicy(base)
+		p := base.Clone()
 		ports := policygen.AllBound(mustBuild(t, p))
 		desc := mutate(rng, p, ports)
 		n, err := model.Build(p)
@@ -62,12 +62,6 @@ func snapshotOf(t *testing.T, n *model.Net, ports map[string]map[string]uint32) 
 		s.Hosts[h] = HostState{Ports: p, TunnelPort: 1}
 	}
 	return s
-}
-
-func clonePolicy(p *model.Policy) *model.Policy {
-	b, _ := p.ToYAML()
-	c, _ := model.ParseYAML(b)
-	return c
 }
 
 // mutate changes one thing of p (or of the bindings) at random.

@@ -77,7 +77,7 @@ func basePolicy() *model.Policy {
 // pinned, objects sorted by name.
 func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	t.Helper()
-	p = clonePolicy(p)
+	p = p.Clone()
 	if err := model.AllocateIPs(p); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 
 func replaceWith(src *model.Policy) func(p *model.Policy) error {
 	return func(p *model.Policy) error {
-		*p = *clonePolicy(src)
+		*p = *src.Clone()
 		return nil
 	}
 }

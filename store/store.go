@@ -398,7 +398,7 @@ func (s *Store) tryUpdate(ctx context.Context, u *update) (int64, error) {
 	if rev, ok, err := s.resolve(ctx, u, sn); err != nil || ok {
 		return rev, err
 	}
-	p := clonePolicy(sn.policy)
+	p := sn.policy.Clone()
 	if err := u.fn(p); err != nil {
 		return 0, err
 	}
@@ -617,20 +617,6 @@ func InUse(p *model.Policy, kind, name string) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func clonePolicy(p *model.Policy) *model.Policy {
-	c := &model.Policy{
-		Accounts: append([]model.Account(nil), p.Accounts...),
-		VPCs:     append([]model.VPC(nil), p.VPCs...),
-		Subnets:  append([]model.Subnet(nil), p.Subnets...),
-		NICs:     append([]model.NIC(nil), p.NICs...),
-		Hosts:    append([]model.Host(nil), p.Hosts...),
-	}
-	for i := range c.NICs {
-		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
-	}
-	return c
 }
 
 func sortedKeys[V any](m map[string]V) []string {

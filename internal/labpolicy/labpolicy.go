@@ -17,7 +17,7 @@ import (
 // and the lab spec.
 // OVSDB endpoints are filled by Attach once the lab is up.
 func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.Spec, error) {
-	eff := clone(p)
+	eff := p.Clone()
 	base := netip.MustParsePrefix(lab.UnderlayCIDR).Addr()
 	for i := range eff.Hosts {
 		if eff.Hosts[i].UnderlayIP == "" {
@@ -67,18 +67,4 @@ func Attach(p *model.Policy, l *lab.Lab) error {
 		p.Hosts[i].OVSDB = h.OVS().Endpoint()
 	}
 	return nil
-}
-
-func clone(p *model.Policy) *model.Policy {
-	c := &model.Policy{
-		Accounts: append([]model.Account(nil), p.Accounts...),
-		VPCs:     append([]model.VPC(nil), p.VPCs...),
-		Subnets:  append([]model.Subnet(nil), p.Subnets...),
-		Hosts:    append([]model.Host(nil), p.Hosts...),
-	}
-	for _, n := range p.NICs {
-		n.SecondaryIPs = append([]string(nil), n.SecondaryIPs...)
-		c.NICs = append(c.NICs, n)
-	}
-	return c
 }
