@@ -196,6 +196,10 @@ func (e *Env) Policy() *model.Policy {
 	e.mu.Lock()
 	srv := e.srv
 	var b []byte
+	if srv == nil && e.opts.Store {
+		e.mu.Unlock()
+		return e.exported() // daemon on its store: ask it
+	}
 	if srv == nil || srv.Store == nil {
 		b, _ = e.policy.ToYAML()
 	}
@@ -214,6 +218,23 @@ func (e *Env) Policy() *model.Policy {
 	return p
 }
 
+func (e *Env) exported() *model.Policy {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := e.Client("")
+	if err == nil {
+		var b []byte
+		if b, err = cl.Export(ctx); err == nil {
+			var p *model.Policy
+			if p, err = model.ParseYAML(b); err == nil {
+				return p
+			}
+		}
+	}
+	e.log.WithError(err).Error("export policy from the controller")
+	return &model.Policy{}
+}
+
 // Net builds the current policy.
 func (e *Env) Net() (*model.Net, error) { return model.Build(e.Policy()) }
 
@@ -225,6 +246,9 @@ func (e *Env) UpdatePolicy(edit func(p *model.Policy)) error {
 	e.mu.Lock()
 	srv := e.srv
 	e.mu.Unlock()
+	if srv == nil && e.opts.Store {
+		return fmt.Errorf("labrun: the controller daemon owns its store: change the policy through the API")
+	}
 	if srv != nil && srv.Store != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
