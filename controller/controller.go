@@ -77,6 +77,8 @@ type host struct {
 	info *model.HostInfo
 	kick chan struct{}
 	stop context.CancelFunc
+	// swUp tells the host agent that the switch (re)connected.
+	swUp chan struct{}
 
 	// OVSDB side
 	bindings  *Bindings // nil until the first snapshot
@@ -208,7 +210,7 @@ func (c *Controller) setNet(ctx context.Context, n *model.Net) {
 			continue
 		}
 		hctx, cancel := context.WithCancel(ctx)
-		h := &host{name: name, info: n.Hosts[name], kick: make(chan struct{}, 1), stop: cancel, installed: ofrules.NewFlowSet(), needFull: true}
+		h := &host{name: name, info: n.Hosts[name], kick: make(chan struct{}, 1), swUp: make(chan struct{}, 1), stop: cancel, installed: ofrules.NewFlowSet(), needFull: true}
 		c.hosts[name] = h
 		go c.hostWorker(hctx, h)
 		go c.agentWorker(hctx, h, h.info)
@@ -420,6 +422,10 @@ func (c *Controller) switchConnected(sw Switch) {
 		old.Close()
 	}
 	c.log.WithField("host", h.name).Info("switch connected")
+	select {
+	case h.swUp <- struct{}{}:
+	default:
+	}
 	kick(h)
 }
 

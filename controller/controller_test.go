@@ -54,7 +54,7 @@ type fakeAgent struct {
 	initial map[string]Bindings
 }
 
-func (a *fakeAgent) Session(ctx context.Context, h *model.HostInfo, report func(Bindings)) error {
+func (a *fakeAgent) Session(ctx context.Context, h *model.HostInfo, report func(Bindings), _ <-chan struct{}) error {
 	a.mu.Lock()
 	a.reports[h.Name] = report
 	b, ok := a.initial[h.Name]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ovn-kubernetes/libovsdb/client"
 	"github.com/sirupsen/logrus"
 
 	"github.com/openvpc/openvpc/hostsetup"
@@ -30,9 +31,10 @@ func (h ofHandler) Disconnected(sw *ofconn.Switch) { h.c.switchDisconnected(sw) 
 // HostAgent keeps one host's bridge set up and reports its NIC bindings.
 // Session runs until ctx ends (nil) or the session breaks (an error; the
 // controller retries with backoff). report is called with every new
-// snapshot of the host's bindings.
+// snapshot of the host's bindings; connected is signalled each time the
+// host's switch (re)connects over OpenFlow.
 type HostAgent interface {
-	Session(ctx context.Context, h *model.HostInfo, report func(Bindings)) error
+	Session(ctx context.Context, h *model.HostInfo, report func(Bindings), connected <-chan struct{}) error
 }
 
 // OVSDBAgent is the HostAgent for real hosts: it dials the host's OVSDB,
@@ -65,7 +67,7 @@ func (a *OVSDBAgent) SetupConfig(h *model.HostInfo) (hostsetup.Config, error) {
 }
 
 // Session implements HostAgent.
-func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func(Bindings)) error {
+func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func(Bindings), connected <-chan struct{}) error {
 	log := a.Log.WithField("host", h.Name)
 	cfg, err := a.SetupConfig(h)
 	if err != nil {
@@ -121,7 +123,19 @@ func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func
 			if err := ensure(); err != nil {
 				return err
 			}
+		case <-connected:
+			a.refreshBackoff(ctx, cli, cfg, log)
 		}
+	}
+}
+
+// refreshBackoff makes OVS apply max_backoff to the new controller
+// connection (see hostsetup.RefreshBackoff).
+func (a *OVSDBAgent) refreshBackoff(ctx context.Context, cli client.Client, cfg hostsetup.Config, log logrus.FieldLogger) {
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := hostsetup.RefreshBackoff(rctx, cli, cfg); err != nil {
+		log.WithError(err).Warn("refresh controller backoff")
 	}
 }
 
@@ -130,7 +144,7 @@ func (c *Controller) agentWorker(ctx context.Context, h *host, info *model.HostI
 	log := c.log.WithField("host", h.name)
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		err := c.cfg.Agent.Session(ctx, info, func(b Bindings) { c.setBindings(h, b) })
+		err := c.cfg.Agent.Session(ctx, info, func(b Bindings) { c.setBindings(h, b) }, h.swUp)
 		if ctx.Err() != nil {
 			return
 		}

@@ -287,3 +287,36 @@ func TestAuditRepairsDrift(t *testing.T) {
 	t.Logf("h2's DestLookup table restored %v after its flows were deleted", time.Since(start).Round(time.Millisecond))
 	waitPing(t, "a-web1", "10.0.1.12", true)
 }
+
+// Restarting the controller again and again must not push the bridges into
+// OVS's long reconnect backoff (OVS 3.1 applies max_backoff only to a live
+// connection, so the controller re-applies it after each connect).
+func TestRepeatedControllerRestarts(t *testing.T) {
+	logs := map[string]int{}
+	for _, h := range env.Lab.Hosts() {
+		b, _ := os.ReadFile(filepath.Join(h.OVS().Dir(), "ovs-vswitchd.log"))
+		logs[h.Name()] = len(b)
+	}
+	for i := 0; i < 4; i++ {
+		env.StopController()
+		if err := env.StartController(ctxT(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := env.WaitReady(ctxT(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restart %d: in sync after %v", i+1, time.Since(start).Round(time.Millisecond))
+	}
+	long := regexp.MustCompile(`br-int<->\S+: waiting ([2-9]) seconds before reconnect`)
+	for _, h := range env.Lab.Hosts() {
+		b, err := os.ReadFile(filepath.Join(h.OVS().Dir(), "ovs-vswitchd.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := long.FindString(string(b[logs[h.Name()]:])); m != "" {
+			t.Errorf("%s: bridge fell into a long reconnect backoff: %q", h.Name(), m)
+		}
+	}
+	waitPing(t, "a-web1", "10.0.2.10", true)
+}

@@ -466,7 +466,9 @@ func (p *planned) repairControllers(cli client.Client, cfg Config, st *state, br
 			fields = append(fields, &upd.ConnectionMode)
 			diffs = append(diffs, fmt.Sprintf("connection_mode %s -> %s", orUnset(strPtr(cur.ConnectionMode)), *want.ConnectionMode))
 		}
-		if intPtr(cur.MaxBackoff) != intPtr(want.MaxBackoff) {
+		// want+1 is RefreshBackoff's variant of the same backoff.
+		refreshed := cur.MaxBackoff != nil && *cur.MaxBackoff == *want.MaxBackoff+1
+		if intPtr(cur.MaxBackoff) != intPtr(want.MaxBackoff) && !refreshed {
 			upd.MaxBackoff = want.MaxBackoff
 			fields = append(fields, &upd.MaxBackoff)
 			diffs = append(diffs, fmt.Sprintf("max_backoff %s -> %s", orUnset(intPtr(cur.MaxBackoff)), intPtr(want.MaxBackoff)))
