@@ -175,3 +175,67 @@ func TestAPIDrivesTheDataPlane(t *testing.T) {
 		t.Errorf("account token reading controller status: %v", err)
 	}
 }
+
+// 20 API clients create NICs in one subnet at once: each gets a distinct
+// IP, MAC and port key, or a clear conflict error — never a duplicate.
+func TestConcurrentNICCreates(t *testing.T) {
+	ctx := ctxT(t)
+	admin, err := env.Client("")
+	must(t, err)
+	must(t, admin.Create(ctx, "account", &model.Account{Name: "conc"}))
+	must(t, admin.Create(ctx, "vpc", &model.VPC{Name: "cv", Account: "conc", CIDR: "10.7.0.0/16"}))
+	must(t, admin.Create(ctx, "subnet", &model.Subnet{Name: "cs", VPC: "cv", CIDR: "10.7.1.0/24"}))
+	type res struct {
+		nic model.NIC
+		err error
+	}
+	out := make(chan res, 20)
+	for i := 0; i < 20; i++ {
+		go func(i int) {
+			cl, err := env.Client("")
+			if err != nil {
+				out <- res{err: err}
+				return
+			}
+			n := model.NIC{Name: fmt.Sprintf("c%02d", i), Subnet: "cs"}
+			out <- res{n, cl.Create(ctx, "nic", &n)}
+		}(i)
+	}
+	ips, macs, keys := map[string]string{}, map[string]string{}, map[uint32]string{}
+	created := 0
+	for i := 0; i < 20; i++ {
+		r := <-out
+		if r.err != nil {
+			if client.StatusOf(r.err) != 409 {
+				t.Errorf("create %s: %v (want success or a 409 conflict)", r.nic.Name, r.err)
+			}
+			continue
+		}
+		created++
+		for _, kv := range []struct {
+			m map[string]string
+			v string
+		}{{ips, r.nic.IP}, {macs, r.nic.MAC}} {
+			if o, dup := kv.m[kv.v]; dup {
+				t.Errorf("%s and %s both got %s", o, r.nic.Name, kv.v)
+			}
+			kv.m[kv.v] = r.nic.Name
+		}
+		if o, dup := keys[r.nic.PortKey]; dup {
+			t.Errorf("%s and %s both got port key %d", o, r.nic.Name, r.nic.PortKey)
+		}
+		keys[r.nic.PortKey] = r.nic.Name
+	}
+	var stored []model.NIC
+	must(t, admin.List(ctx, "nic", &stored))
+	n := 0
+	for _, s := range stored {
+		if s.Subnet == "cs" {
+			n++
+		}
+	}
+	if n != created || created == 0 {
+		t.Fatalf("%d creates succeeded, %d NICs stored in the subnet", created, n)
+	}
+	t.Logf("%d of 20 concurrent creates succeeded, all distinct", created)
+}
