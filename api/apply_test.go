@@ -102,7 +102,8 @@ func TestApply(t *testing.T) {
 			upd = &res.Changes[i]
 		}
 	}
-	if upd == nil || upd.Op != api.OpUpdate || !reflect.DeepEqual(upd.Fields, []string{"host"}) {
+	// Moving to another host also reassigns the conntrack zone.
+	if upd == nil || upd.Op != api.OpUpdate || !reflect.DeepEqual(upd.Fields, []string{"ct_zone", "host"}) {
 		t.Fatalf("changes %+v", res.Changes)
 	}
 	if e.nic("shop-db1").Name != "shop-db1" || e.nic("shop-web1").Host != "h2" || e.nic("shop-web1").MAC != n.MAC {

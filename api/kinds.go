@@ -282,6 +282,9 @@ var nicKind = &kind[model.NIC]{
 			if !v.pr.Admin && o.PortKey != 0 {
 				return invalid("port_key", "is assigned by the controller (only an admin may choose it)")
 			}
+			if !v.pr.Admin && o.CtZone != 0 {
+				return invalid("ct_zone", "is assigned by the controller (only an admin may choose it)")
+			}
 			return nil
 		}
 		if err := keepString("subnet", &o.Subnet, old.Subnet); err != nil {
@@ -299,6 +302,19 @@ var nicKind = &kind[model.NIC]{
 			o.PortKey = old.PortKey
 		} else if o.PortKey != old.PortKey {
 			return immutable("port_key")
+		}
+		// A NIC moving to another host gets a zone free there.
+		switch {
+		case o.Host != old.Host && (o.CtZone == 0 || o.CtZone == old.CtZone):
+			o.CtZone = 0
+		case o.Host != old.Host:
+			if !v.pr.Admin {
+				return invalid("ct_zone", "is assigned by the controller (only an admin may choose it)")
+			}
+		case o.CtZone == 0:
+			o.CtZone = old.CtZone
+		case o.CtZone != old.CtZone:
+			return immutable("ct_zone")
 		}
 		return nil
 	},

@@ -40,6 +40,7 @@ var fieldDocs = map[string]string{
 	"NIC.mac":              "Assigned when empty. Immutable once assigned.",
 	"NIC.ip":               "Primary IPv4 address; the lowest free address of the subnet when empty.",
 	"NIC.port_key":         "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
+	"NIC.ct_zone":          "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
 	"Host.underlay_ip":     "IPv4 address tunnels use.",
 	"Host.encap":           "vxlan (default), gre or geneve.",
 	"Host.ovsdb":           "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",

@@ -69,7 +69,8 @@ func AllocateIPs(p *Policy) error {
 	return nil
 }
 
-// Pin writes the identifiers Build assigned (VNIs, MACs, port keys) back
+// Pin writes the identifiers Build assigned (VNIs, MACs, port keys,
+// conntrack zones) back
 // into p, so that they stay the same whatever is added or removed later.
 func Pin(p *Policy, n *Net) {
 	for i := range p.VPCs {
@@ -81,6 +82,7 @@ func Pin(p *Policy, n *Net) {
 		if ni := n.NICs[p.NICs[i].Name]; ni != nil {
 			p.NICs[i].MAC = ni.MAC.String()
 			p.NICs[i].PortKey = ni.PortKey
+			p.NICs[i].CtZone = ni.CtZone
 		}
 	}
 }

@@ -46,3 +46,36 @@ func TestAllocateIPsFullSubnet(t *testing.T) {
 		t.Fatalf("want no-free-address error, got %v", err)
 	}
 }
+
+// Conntrack zones are unique per host, pinned, and a pinned zone that
+// collides on a host is an error naming the field.
+func TestCtZones(t *testing.T) {
+	p := mustParse(t, good)
+	p.NICs = append(p.NICs, NIC{Name: "web2", Subnet: "acme-web", Host: "h1", IP: "10.0.1.11"})
+	n, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]map[uint16]string{}
+	for _, name := range n.NICNames {
+		ni := n.NICs[name]
+		if ni.Host == "" {
+			continue
+		}
+		if ni.CtZone == 0 {
+			t.Fatalf("%s has no zone", name)
+		}
+		if seen[ni.Host] == nil {
+			seen[ni.Host] = map[uint16]string{}
+		}
+		if o := seen[ni.Host][ni.CtZone]; o != "" {
+			t.Fatalf("%s and %s share zone %d on %s", o, name, ni.CtZone, ni.Host)
+		}
+		seen[ni.Host][ni.CtZone] = name
+	}
+	Pin(p, n)
+	p.NICs[len(p.NICs)-1].CtZone = n.NICs["web1"].CtZone // web1 is on h1 too
+	if _, err := Build(p); err == nil || !strings.Contains(err.Error(), "ct_zone") {
+		t.Fatalf("colliding zone accepted: %v", err)
+	}
+}

@@ -388,6 +388,39 @@ func (b *builder) nics(ns []NIC) {
 	for _, vi := range b.net.VPCs {
 		sort.Slice(vi.NICs, func(i, j int) bool { return vi.NICs[i].Name < vi.NICs[j].Name })
 	}
+	b.zones(ns)
+}
+
+// zones gives every placed NIC a conntrack zone unique on its host: the
+// pinned one if it has one, else one derived from its name.
+func (b *builder) zones(ns []NIC) {
+	type hostZone struct {
+		host string
+		zone uint64
+	}
+	used := map[hostZone]string{}
+	for _, n := range ns {
+		ni := b.net.NICs[n.Name]
+		if ni == nil || n.Host == "" || n.CtZone == 0 {
+			continue
+		}
+		k := hostZone{n.Host, uint64(n.CtZone)}
+		if o := used[k]; o != "" {
+			b.fail("nic", n.Name, "ct_zone", "%d is already used on host %q by nic %q", n.CtZone, n.Host, o)
+			continue
+		}
+		used[k] = n.Name
+		ni.CtZone = n.CtZone
+	}
+	for _, name := range b.net.NICNames {
+		ni := b.net.NICs[name]
+		if ni.Host == "" || ni.CtZone != 0 {
+			continue
+		}
+		z := probe(hashName("zone/"+name)%0xfffe+1, 0xffff, func(v uint64) bool { return v == 0 || used[hostZone{ni.Host, v}] != "" })
+		used[hostZone{ni.Host, z}] = name
+		ni.CtZone = uint16(z)
+	}
 }
 
 func hashName(s string) uint64 {

@@ -50,6 +50,7 @@ type NICInfo struct {
 	IP           netip.Addr
 	SecondaryIPs []netip.Addr
 	PortKey      uint32 // unique across the cloud
+	CtZone       uint16 // conntrack zone, unique on its host (0 when unplaced)
 }
 
 // IPs returns the primary and secondary IPs.

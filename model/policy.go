@@ -50,6 +50,9 @@ type NIC struct {
 	// PortKey is the NIC's data-plane key; 0 lets Build derive one. The
 	// store pins it (with the MAC and the VPC's VNI) so it never changes.
 	PortKey uint32 `yaml:"port_key,omitempty" json:"port_key,omitempty"`
+	// CtZone is the NIC's conntrack zone on its host, unique among the
+	// host's NICs; 0 lets Build assign one. Pinned by the store.
+	CtZone uint16 `yaml:"ct_zone,omitempty" json:"ct_zone,omitempty"`
 }
 
 // Host is a hypervisor running OVS.
