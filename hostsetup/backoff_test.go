@@ -15,7 +15,7 @@ func TestRefreshBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	get := func() string {
-		out, err := testOVS.Vsctl(testCtx(t), "--columns=max_backoff", "find", "Controller", "target=\"tcp:127.0.0.1:6653\"")
+		out, err := shared.OVS.Vsctl(testCtx(t), "--columns=max_backoff", "find", "Controller", "target=\"tcp:127.0.0.1:6653\"")
 		if err != nil {
 			t.Fatal(err)
 		}

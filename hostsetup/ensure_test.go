@@ -45,7 +45,7 @@ func dial(t *testing.T) client.Client {
 // vsctl runs ovs-vsctl against the test OVS and returns its trimmed output.
 func vsctl(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := testOVS.Vsctl(testCtx(t), args...)
+	out, err := shared.OVS.Vsctl(testCtx(t), args...)
 	if err != nil {
 		t.Fatalf("ovs-vsctl %s: %v", strings.Join(args, " "), err)
 	}
@@ -57,7 +57,7 @@ func vsctl(t *testing.T, args ...string) string {
 func removeBridgeAtEnd(t *testing.T, names ...string) {
 	t.Cleanup(func() {
 		for _, n := range names {
-			if _, err := testOVS.Vsctl(context.Background(), "--if-exists", "del-br", n); err != nil {
+			if _, err := shared.OVS.Vsctl(context.Background(), "--if-exists", "del-br", n); err != nil {
 				t.Logf("cleanup: del-br %s: %v", n, err)
 			}
 		}
@@ -144,7 +144,7 @@ func checkConfigured(t *testing.T, cfg Config) {
 			t.Errorf("%s ofport = %d", name, p)
 		}
 	}
-	features, err := testOVS.Ofctl(testCtx(t), "dump-table-features", br)
+	features, err := shared.OVS.Ofctl(testCtx(t), "dump-table-features", br)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +172,10 @@ func TestEnsureCreatesBridge(t *testing.T) {
 
 	// Table names show in dump-flows.
 	ctx := testCtx(t)
-	if _, err := testOVS.Ofctl(ctx, "add-flow", cfg.Bridge, "table=5,priority=1,actions=drop"); err != nil {
+	if _, err := shared.OVS.Ofctl(ctx, "add-flow", cfg.Bridge, "table=5,priority=1,actions=drop"); err != nil {
 		t.Fatal(err)
 	}
-	flows, err := testOVS.Ofctl(ctx, "--names", "dump-flows", cfg.Bridge)
+	flows, err := shared.OVS.Ofctl(ctx, "--names", "dump-flows", cfg.Bridge)
 	if err != nil || !strings.Contains(flows, "table=PortSecurity") {
 		t.Errorf("dump-flows does not name table 5: %v\n%s", err, flows)
 	}
@@ -260,7 +260,7 @@ func TestEnsureRepairsDrift(t *testing.T) {
 		[]string{"remove controller tcp:127.0.0.1:6653"}, []string{"add controller tcp:127.0.0.1:6654"},
 		[]string{"add controller unix:/tmp/ovt-nonexistent.sock"},
 		[]string{"datapath-id 00000000000000a1 -> 000000000000beef"})
-	if out, err := testOVS.Vsctl(testCtx(t), "port-to-br", "ovpn-vxlan"); err == nil {
+	if out, err := shared.OVS.Vsctl(testCtx(t), "port-to-br", "ovpn-vxlan"); err == nil {
 		t.Errorf("ovpn-vxlan still on %s", out)
 	}
 	if got := vsctl(t, "--bare", "--columns=inactivity_probe", "find", "Controller", `target="tcp:127.0.0.1:6654"`); got != "" {
@@ -332,7 +332,7 @@ func TestEnsureRefusesSTTOnNetdev(t *testing.T) {
 		t.Fatalf("Ensure with stt on netdev: changes %q, err %v; want ErrUnsupportedDatapath", changes, err)
 	}
 	t.Logf("error: %v", err)
-	if out, err := testOVS.Vsctl(testCtx(t), "br-exists", cfg.Bridge); err == nil {
+	if out, err := shared.OVS.Vsctl(testCtx(t), "br-exists", cfg.Bridge); err == nil {
 		t.Fatalf("bridge created anyway %s", out)
 	}
 
@@ -342,7 +342,7 @@ func TestEnsureRefusesSTTOnNetdev(t *testing.T) {
 	if _, err := Ensure(testCtx(t), cli, cfg); !errors.Is(err, tunnels.ErrUnsupportedDatapath) {
 		t.Fatalf("stt on existing netdev bridge: %v", err)
 	}
-	if out, err := testOVS.Vsctl(testCtx(t), "port-to-br", "ovpn-stt"); err == nil {
+	if out, err := shared.OVS.Vsctl(testCtx(t), "port-to-br", "ovpn-stt"); err == nil {
 		t.Fatalf("stt port created on %s", out)
 	}
 }

@@ -195,16 +195,16 @@ func TestBindingsCloneEqual(t *testing.T) {
 // restartOVS stops both daemons and starts them again on the same database.
 func restartOVS(t *testing.T) {
 	t.Helper()
-	old := testOVS
+	old := shared.OVS
 	if err := old.Stop(); err != nil {
 		t.Fatalf("stop OVS: %v", err)
 	}
 	o, err := ovsproc.Start(testCtx(t), ovsproc.Config{Dir: old.Dir(), Netns: old.Netns()})
 	if err != nil {
-		testOVS = nil
+		shared.OVS = nil
 		t.Fatalf("restart OVS: %v", err)
 	}
-	testOVS = o
+	shared.OVS = o
 }
 
 // TestWatchSurvivesRestart: the client reconnects by itself after an OVS
@@ -239,13 +239,13 @@ func TestEnsureWithoutVswitchd(t *testing.T) {
 	cli := dial(t)
 	cfg := testConfig("ovt-novsd")
 	removeBridgeAtEnd(t, cfg.Bridge)
-	if err := testOVS.StopVswitchd(); err != nil {
+	if err := shared.OVS.StopVswitchd(); err != nil {
 		t.Fatal(err)
 	}
 	stopped := true
 	t.Cleanup(func() {
 		if stopped {
-			if err := testOVS.StartVswitchd(context.Background()); err != nil {
+			if err := shared.OVS.StartVswitchd(context.Background()); err != nil {
 				t.Errorf("restart ovs-vswitchd: %v", err)
 			}
 		}
@@ -257,7 +257,7 @@ func TestEnsureWithoutVswitchd(t *testing.T) {
 		t.Fatalf("Ensure without vswitchd: changes %q, err %v", changes, err)
 	}
 	t.Logf("expected error: %v", err)
-	if err := testOVS.StartVswitchd(testCtx(t)); err != nil {
+	if err := shared.OVS.StartVswitchd(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	stopped = false

@@ -192,7 +192,7 @@ func dialInNetns(ctx context.Context, ns, endpoint string, log logrus.FieldLogge
 // restartOVS stops both daemons and starts them again on the same database.
 func restartOVS(ctx context.Context, t *testing.T, between func()) {
 	t.Helper()
-	old := testOVS
+	old := shared.OVS
 	if err := old.Stop(); err != nil {
 		t.Fatalf("stop OVS: %v", err)
 	}
@@ -201,16 +201,16 @@ func restartOVS(ctx context.Context, t *testing.T, between func()) {
 	}
 	o, err := ovsproc.Start(ctx, ovsproc.Config{Dir: old.Dir(), Netns: old.Netns()})
 	if err != nil {
-		testOVS = nil
+		shared.OVS = nil
 		t.Fatalf("restart OVS: %v", err)
 	}
-	testOVS = o
+	shared.OVS = o
 }
 
 func TestReconnect(t *testing.T) {
 	needOVS(t)
 	ctx := testCtx(t)
-	cli, err := Dial(ctx, testOVS.Endpoint(), testLog(t))
+	cli, err := Dial(ctx, shared.OVS.Endpoint(), testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +218,11 @@ func TestReconnect(t *testing.T) {
 
 	restartOVS(ctx, t, nil)
 	// A change made after the restart reaches the old client's cache.
-	if _, err := testOVS.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", "external_ids:ovpn-reconnect=2"); err != nil {
+	if _, err := shared.OVS.Vsctl(ctx, "--no-wait", "set", "Open_vSwitch", ".", "external_ids:ovpn-reconnect=2"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = testOVS.Vsctl(context.Background(), "--no-wait", "remove", "Open_vSwitch", ".", "external_ids", "ovpn-reconnect")
+		_, _ = shared.OVS.Vsctl(context.Background(), "--no-wait", "remove", "Open_vSwitch", ".", "external_ids", "ovpn-reconnect")
 	})
 	eventually(ctx, t, "change after restart in cache", func() bool {
 		var rs []vswitchd.OpenvSwitch
@@ -250,7 +250,7 @@ var sessionsRE = regexp.MustCompile(`sessions:(\d+)`)
 // serverSessions is the number of JSON-RPC sessions ovsdb-server has open.
 func serverSessions(ctx context.Context, t *testing.T) int {
 	t.Helper()
-	out, err := exec.CommandContext(ctx, "ovs-appctl", "-t", filepath.Join(testOVS.Dir(), "ovsdb-server.ctl"), "memory/show").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "ovs-appctl", "-t", filepath.Join(shared.OVS.Dir(), "ovsdb-server.ctl"), "memory/show").CombinedOutput()
 	if err != nil {
 		t.Fatalf("memory/show: %v %s", err, out)
 	}
@@ -268,7 +268,7 @@ func serverSessions(ctx context.Context, t *testing.T) int {
 func TestCloseWhileReconnecting(t *testing.T) {
 	needOVS(t)
 	ctx := testCtx(t)
-	cli, err := Dial(ctx, testOVS.Endpoint(), testLog(t))
+	cli, err := Dial(ctx, shared.OVS.Endpoint(), testLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

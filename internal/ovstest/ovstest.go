@@ -91,3 +91,55 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// Shared is one private OVS shared by a package's tests (see Main).
+type Shared struct {
+	OVS  *ovsproc.OVS
+	skip string
+}
+
+// Main starts a shared private OVS, runs the package's tests and cleans
+// up; use it as `func TestMain(m *testing.M) { os.Exit(ovstest.Main(m, "pfx", &shared)) }`.
+// As root (CI) an OVS that cannot start fails the package; otherwise tests
+// that need it skip with the reason.
+func Main(m *testing.M, prefix string, s *Shared) int {
+	o, cleanup, err := Start(prefix)
+	defer cleanup()
+	s.OVS = o
+	if err != nil {
+		if os.Geteuid() == 0 {
+			fmt.Fprintln(os.Stderr, "private OVS:", err)
+			return 1
+		}
+		s.skip = err.Error()
+	}
+	return m.Run()
+}
+
+// Need returns the shared OVS or skips the test (non-root runs only).
+func (s *Shared) Need(t testing.TB) *ovsproc.OVS {
+	t.Helper()
+	if s.OVS == nil {
+		t.Skip("no private OVS: " + s.skip)
+	}
+	return s.OVS
+}
+
+// Ctx is a context that ends with the test (or after a minute).
+func Ctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Eventually polls cond until it holds or ctx ends.
+func Eventually(ctx context.Context, t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("gave up waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
