@@ -43,6 +43,7 @@ func main() {
 			dumpFlowsCmd(),
 			labCmd(),
 			demoCmd(),
+			completionCmd(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
