@@ -346,16 +346,21 @@ func TestLab(t *testing.T) {
 		if err := l.TrackProcess("nc-server", srv.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
-		var cerr error
-		for i := 0; i < 50; i++ { // until the server listens
-			tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
-			_, cerr = vm1.Exec(tctx, "sh", "-c", "head -c 2000000 /dev/zero | nc -N 10.0.1.13 5001")
-			tcancel()
-			if cerr == nil || !strings.Contains(cerr.Error(), "refused") {
+		// Connect only once the server listens (nc -l serves one connection;
+		// a refused connect exits 1 without a message).
+		for i := 0; ; i++ {
+			out, _ := vm3.Exec(ctx, "ss", "-Hltn", "sport = :5001")
+			if strings.Contains(out, "LISTEN") {
 				break
+			}
+			if i == 100 {
+				t.Fatal("nc server not listening after 5 s")
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+		_, cerr := vm1.Exec(tctx, "sh", "-c", "head -c 2000000 /dev/zero | nc -N 10.0.1.13 5001")
+		tcancel()
 		if cerr != nil {
 			t.Fatalf("nc client: %v", cerr)
 		}
