@@ -297,7 +297,21 @@ func TestRepeatedControllerRestarts(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(h.OVS().Dir(), "ovs-vswitchd.log"))
 		logs[h.Name()] = len(b)
 	}
+	backoff := func(h *lab.Host) (mb string, applied bool) {
+		ctx := ctxT(t, 10*time.Second)
+		out, err1 := h.OVS().Vsctl(ctx, "--columns=max_backoff", "--bare", "find", "Controller")
+		cfg, err2 := h.OVS().Vsctl(ctx, "get", "Open_vSwitch", ".", "next_cfg", "cur_cfg")
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		f := strings.Fields(cfg)
+		return strings.TrimSpace(out), len(f) == 2 && f[0] == f[1]
+	}
 	for i := 0; i < 4; i++ {
+		prev := map[string]string{}
+		for _, h := range env.Lab.Hosts() {
+			prev[h.Name()], _ = backoff(h)
+		}
 		env.StopController()
 		if err := env.StartController(ctxT(t, time.Minute)); err != nil {
 			t.Fatal(err)
@@ -307,6 +321,21 @@ func TestRepeatedControllerRestarts(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("restart %d: in sync after %v", i+1, time.Since(start).Round(time.Millisecond))
+		// The next restart must come after the agents re-applied the
+		// backoff (max_backoff toggled, and ovs-vswitchd has applied the
+		// configuration: cur_cfg caught up with next_cfg).
+		for _, h := range env.Lab.Hosts() {
+			for {
+				mb, applied := backoff(h)
+				if mb != prev[h.Name()] && applied {
+					break
+				}
+				if time.Since(start) > 30*time.Second {
+					t.Fatalf("%s: max_backoff still %q (applied=%v) after restart %d", h.Name(), mb, applied, i+1)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
 	}
 	long := regexp.MustCompile(`br-int<->\S+: waiting ([2-9]) seconds before reconnect`)
 	for _, h := range env.Lab.Hosts() {

@@ -55,8 +55,24 @@ func RefreshBackoff(ctx context.Context, cli client.Client, cfg Config) (int, er
 	if len(ops) == 0 {
 		return 0, nil
 	}
-	if _, err := ovsdb.Transact(ctx, cli, ops...); err != nil {
+	n := len(ops)
+	// Bump next_cfg and wait for cur_cfg, so that on return ovs-vswitchd has
+	// applied the backoff (as Ensure does).
+	rootCond := []libovsdb.Condition{{Column: "_uuid", Function: libovsdb.ConditionEqual, Value: libovsdb.UUID{GoUUID: st.root.UUID}}}
+	ops = append(ops,
+		libovsdb.Operation{Op: libovsdb.OperationMutate, Table: vswitchd.OpenvSwitchTable, Where: rootCond,
+			Mutations: []libovsdb.Mutation{{Column: "next_cfg", Mutator: libovsdb.MutateOperationAdd, Value: 1}}},
+		libovsdb.Operation{Op: libovsdb.OperationSelect, Table: vswitchd.OpenvSwitchTable, Where: rootCond, Columns: []string{"next_cfg"}})
+	res, err := ovsdb.Transact(ctx, cli, ops...)
+	if err != nil {
 		return 0, fmt.Errorf("hostsetup: refresh backoff: %w", err)
 	}
-	return len(ops), nil
+	next, err := selectedInt(res[len(ops)-1], "next_cfg")
+	if err != nil {
+		return n, fmt.Errorf("hostsetup: refresh backoff: %w", err)
+	}
+	if err := waitCfg(ctx, cli, next); err != nil {
+		return n, fmt.Errorf("hostsetup: refresh backoff: %w", err)
+	}
+	return n, nil
 }
