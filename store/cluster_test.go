@@ -4,88 +4,29 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"go.etcd.io/etcd/server/v3/embed"
 
 	"github.com/openvpc/openvpc/model"
 )
 
-type member struct {
-	etcd *embed.Etcd
-	once sync.Once
-}
-
-// kill stops the member abruptly: no leadership hand-over, no goodbye.
-func (m *member) kill() {
-	m.once.Do(func() {
-		m.etcd.Server.HardStop()
-		m.etcd.Close()
-	})
-}
-
 // startCluster runs an n-member etcd cluster in this process, on loopback.
-func startCluster(t *testing.T, n int) ([]*member, []string) {
+func startCluster(t *testing.T, n int) ([]*Embedded, []string) {
 	t.Helper()
-	ctx := testCtx(t, 60*time.Second)
-	for try := 0; ; try++ {
-		ports, err := freePorts(2 * n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var initial []string
-		for i := 0; i < n; i++ {
-			initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
-		}
-		token := fmt.Sprintf("test-%d", time.Now().UnixNano())
-		var members []*member
-		var endpoints []string
-		var startErr error
-		for i := 0; i < n; i++ {
-			cfg, err := memberConfig(memberSpec{
-				Name:           fmt.Sprintf("m%d", i),
-				Dir:            filepath.Join(t.TempDir(), fmt.Sprintf("m%d", i)),
-				ClientURL:      fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-				PeerURL:        fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-				InitialCluster: strings.Join(initial, ","),
-				ClusterToken:   token,
-			}, testLog())
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := embed.StartEtcd(cfg)
-			if err != nil {
-				startErr = err
-				break
-			}
-			m := &member{etcd: e}
-			members = append(members, m)
-			t.Cleanup(m.kill)
-			endpoints = append(endpoints, cfg.ListenClientUrls[0].String())
-		}
-		if startErr != nil {
-			for _, m := range members {
-				m.kill()
-			}
-			if isAddrInUse(startErr) && try < 3 {
-				continue
-			}
-			t.Fatal(startErr)
-		}
-		for _, m := range members {
-			select {
-			case <-m.etcd.Server.ReadyNotify():
-			case err := <-m.etcd.Err():
-				t.Fatal(err)
-			case <-ctx.Done():
-				t.Fatal("cluster did not become ready")
-			}
-		}
-		return members, endpoints
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dirs = append(dirs, filepath.Join(t.TempDir(), fmt.Sprintf("m%d", i)))
 	}
+	members, err := StartCluster(testCtx(t, 60*time.Second), dirs, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endpoints []string
+	for _, m := range members {
+		t.Cleanup(m.Kill)
+		endpoints = append(endpoints, m.Endpoints()...)
+	}
+	return members, endpoints
 }
 
 func TestExternalCluster(t *testing.T) {
@@ -101,9 +42,9 @@ func TestExternalCluster(t *testing.T) {
 	}
 
 	// Kill the leader, the worst case: the cluster has to elect another.
-	var leader *member
+	var leader *Embedded
 	for _, m := range members {
-		if m.etcd.Server.Leader() == m.etcd.Server.MemberID() {
+		if m.IsLeader() {
 			leader = m
 		}
 	}
@@ -111,8 +52,8 @@ func TestExternalCluster(t *testing.T) {
 		t.Fatal("no leader")
 	}
 	killed := time.Now()
-	leader.kill()
-	t.Logf("killed leader %s in %v", leader.etcd.Config().Name, time.Since(killed))
+	leader.Kill()
+	t.Logf("killed leader %s in %v", leader.Endpoints()[0], time.Since(killed))
 
 	// Writes and reads go on. Each Update appends unconditionally, so a
 	// change applied twice (a retried commit that had landed) would fail

@@ -2,20 +2,13 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 
 	"github.com/openvpc/openvpc/api/client"
 	"github.com/openvpc/openvpc/internal/labpolicy"
@@ -25,85 +18,23 @@ import (
 	"github.com/openvpc/openvpc/store"
 )
 
-type member struct {
-	etcd *embed.Etcd
-	once sync.Once
-}
-
-// kill stops the member abruptly: no leadership hand-over.
-func (m *member) kill() {
-	m.once.Do(func() {
-		m.etcd.Server.HardStop()
-		m.etcd.Close()
-	})
-}
-
-func (m *member) isLeader() bool { return m.etcd.Server.Leader() == m.etcd.Server.MemberID() }
-
-// startCluster runs an n-member etcd cluster inside the test process, on
-// loopback, with the request limits the store needs for bulk changes.
-func startCluster(t *testing.T, n int) ([]*member, []string) {
+// startCluster runs an n-member etcd cluster in this process, on loopback.
+func startCluster(t *testing.T, n int) ([]*store.Embedded, []string) {
 	t.Helper()
-	ctx := ctxFor(t, time.Minute)
-	for try := 0; ; try++ {
-		ports, err := freePorts(2 * n)
-		must(t, err)
-		var initial []string
-		for i := 0; i < n; i++ {
-			initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
-		}
-		token := fmt.Sprintf("ovpc-%d-%d", os.Getpid(), time.Now().UnixNano())
-		var members []*member
-		var endpoints []string
-		var startErr error
-		for i := 0; i < n; i++ {
-			cu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]))
-			pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]))
-			cfg := embed.NewConfig()
-			cfg.Name = fmt.Sprintf("m%d", i)
-			cfg.Dir = filepath.Join(t.TempDir(), cfg.Name)
-			cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-			cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-			cfg.InitialCluster = strings.Join(initial, ",")
-			cfg.InitialClusterToken = token
-			cfg.ClusterState = embed.ClusterStateFlagNew
-			cfg.MaxTxnOps = store.MaxTxnOps
-			cfg.MaxRequestBytes = store.MaxRequestBytes
-			cfg.WarningUnaryRequestDuration = embed.DefaultWarningUnaryRequestDuration
-			cfg.Logger = "zap"
-			cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-			e, err := embed.StartEtcd(cfg)
-			if err != nil {
-				startErr = err
-				break
-			}
-			m := &member{etcd: e}
-			members = append(members, m)
-			t.Cleanup(m.kill)
-			endpoints = append(endpoints, cu.String())
-		}
-		if startErr != nil {
-			for _, m := range members {
-				m.kill()
-			}
-			if errors.Is(startErr, syscall.EADDRINUSE) || strings.Contains(startErr.Error(), "address already in use") {
-				if try < 3 {
-					continue
-				}
-			}
-			t.Fatal(startErr)
-		}
-		for _, m := range members {
-			select {
-			case <-m.etcd.Server.ReadyNotify():
-			case err := <-m.etcd.Err():
-				t.Fatal(err)
-			case <-ctx.Done():
-				t.Fatal("etcd cluster did not become ready")
-			}
-		}
-		return members, endpoints
+	var dirs []string
+	for i := 0; i < n; i++ {
+		dirs = append(dirs, filepath.Join(t.TempDir(), fmt.Sprintf("m%d", i)))
 	}
+	members, err := store.StartCluster(ctxFor(t, time.Minute), dirs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var endpoints []string
+	for _, m := range members {
+		t.Cleanup(m.Kill)
+		endpoints = append(endpoints, m.Endpoints()...)
+	}
+	return members, endpoints
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
@@ -190,9 +121,9 @@ func TestExternalEtcdCluster(t *testing.T) {
 
 	// Kill the leader: the cluster has to elect another, and the
 	// controller's client has to move its requests and its watch.
-	var leader *member
+	var leader *store.Embedded
 	for _, m := range members {
-		if m.isLeader() {
+		if m.IsLeader() {
 			leader = m
 		}
 	}
@@ -200,8 +131,8 @@ func TestExternalEtcdCluster(t *testing.T) {
 		t.Fatal("no etcd leader")
 	}
 	killed := time.Now()
-	leader.kill()
-	t.Logf("killed the etcd leader %s", leader.etcd.Config().Name)
+	leader.Kill()
+	t.Logf("killed the etcd leader %s", leader.Endpoints()[0])
 	n3 := model.NIC{Name: "n3", Subnet: "web", Host: "h2"}
 	must(t, admin.Create(ctx, "nic", &n3))
 	t.Logf("NIC n3 created %v after the kill", time.Since(killed).Round(time.Millisecond))
