@@ -263,9 +263,11 @@ func TestConnectReplacesAllThenSendsDiffs(t *testing.T) {
 			t.Fatal("incremental change sent a full replace")
 		}
 	}
-	// n2's new IP needs an ARP entry and a destination entry on h1.
-	if len(last) != 2 {
-		t.Errorf("secondary IP on a remote NIC: %d mods, want 2:\n%v", len(last), last)
+	// n2's new IP needs an ARP entry, a destination entry and (n2 being in
+	// n1's default group, which admits its own members) a peer address of
+	// n1's ingress rule on h1.
+	if len(last) != 3 {
+		t.Errorf("secondary IP on a remote NIC: %d mods, want 3:\n%v", len(last), last)
 	}
 	if got := h.c.Status().Hosts[0]; !got.Connected || !got.InSync || got.Flows == 0 {
 		t.Errorf("status %+v", got)

@@ -85,4 +85,23 @@ func Pin(p *Policy, n *Net) {
 			p.NICs[i].CtZone = ni.CtZone
 		}
 	}
+	for i := range p.SecurityGroups {
+		g := &p.SecurityGroups[i]
+		gi := n.SecurityGroups[g.Name]
+		if gi == nil {
+			continue
+		}
+		pinRules(g.Ingress, gi.Ingress)
+		pinRules(g.Egress, gi.Egress)
+	}
+}
+
+// pinRules copies assigned rule IDs back; built rules are in policy order.
+func pinRules(rs []Rule, built []*RuleInfo) {
+	if len(rs) != len(built) {
+		return // Build accepted the policy, so this does not happen
+	}
+	for i := range rs {
+		rs[i].ID = built[i].ID
+	}
 }

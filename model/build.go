@@ -79,6 +79,7 @@ func Build(p *Policy) (*Net, error) {
 	b.vpcs(p.VPCs)
 	b.subnets(p.Subnets)
 	b.nics(p.NICs)
+	b.securityGroups(p)
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
@@ -167,7 +168,7 @@ func (b *builder) vpcs(vs []VPC) {
 		if !b.name("vpc", v.Name, seen) {
 			continue
 		}
-		vi := &VPCInfo{Name: v.Name, Account: v.Account}
+		vi := &VPCInfo{Name: v.Name, Account: v.Account, Shared: v.Shared}
 		if v.Account == "" {
 			b.fail("vpc", v.Name, "account", "is required")
 		} else if b.net.Accounts[v.Account] == nil {
@@ -308,6 +309,12 @@ func (b *builder) nics(ns []NIC) {
 		}
 		ni.Subnet = si
 		vpc := si.VPC.Name
+		ni.Account = accountOfNIC(&n, si.VPC)
+		if n.Account != "" && b.net.Accounts[n.Account] == nil {
+			b.fail("nic", n.Name, "account", "account %q does not exist", n.Account)
+		} else if ni.Account != si.VPC.Account && !si.VPC.Shared {
+			b.fail("nic", n.Name, "account", "vpc %q belongs to account %q and is not shared", vpc, si.VPC.Account)
+		}
 		check := func(field, s string) (netip.Addr, bool) {
 			ip, err := netip.ParseAddr(s)
 			switch {

@@ -13,12 +13,15 @@ type Net struct {
 	Subnets  map[string]*SubnetInfo
 	NICs     map[string]*NICInfo
 	Hosts    map[string]*HostInfo
+	// SecurityGroups includes every VPC's default group.
+	SecurityGroups map[string]*SGInfo
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string
 	SubnetNames []string
 	NICNames    []string
 	HostNames   []string
+	SGNames     []string
 }
 
 // VPCInfo is a built VPC.
@@ -28,6 +31,7 @@ type VPCInfo struct {
 	CIDR      netip.Prefix
 	VNI       uint32           // tunnel key and metadata value, 1..2^24-1
 	RouterMAC net.HardwareAddr // MAC of the implied router (all its gateways)
+	Shared    bool             // NICs and groups of other accounts allowed
 	Subnets   []*SubnetInfo    // sorted by name
 	NICs      []*NICInfo       // sorted by name
 }
@@ -51,6 +55,8 @@ type NICInfo struct {
 	SecondaryIPs []netip.Addr
 	PortKey      uint32 // unique across the cloud
 	CtZone       uint16 // conntrack zone, unique on its host (0 when unplaced)
+	Account      string // owner: the VPC's account unless the VPC is shared
+	Groups       []*SGInfo
 }
 
 // IPs returns the primary and secondary IPs.

@@ -14,6 +14,8 @@ type Policy struct {
 	Subnets  []Subnet  `yaml:"subnets,omitempty" json:"subnets,omitempty"`
 	NICs     []NIC     `yaml:"nics,omitempty" json:"nics,omitempty"`
 	Hosts    []Host    `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+	// SecurityGroups; each VPC's default group is added when missing.
+	SecurityGroups []SecurityGroup `yaml:"security_groups,omitempty" json:"security_groups,omitempty"`
 }
 
 // Account is a tenant.
@@ -29,6 +31,9 @@ type VPC struct {
 	CIDR    string `yaml:"cidr" json:"cidr"`
 	// VNI is the tunnel key; 0 lets Build assign one.
 	VNI uint32 `yaml:"vni,omitempty" json:"vni,omitempty"`
+	// Shared lets NICs and security groups of other accounts into the VPC
+	// (CloudStack's shared network), isolated by security groups only.
+	Shared bool `yaml:"shared,omitempty" json:"shared,omitempty"`
 }
 
 // Subnet is a CIDR inside its VPC.
@@ -53,6 +58,12 @@ type NIC struct {
 	// CtZone is the NIC's conntrack zone on its host, unique among the
 	// host's NICs; 0 lets Build assign one. Pinned by the store.
 	CtZone uint16 `yaml:"ct_zone,omitempty" json:"ct_zone,omitempty"`
+	// Account owns the NIC; default the VPC's account. Only a shared VPC
+	// holds NICs of other accounts.
+	Account string `yaml:"account,omitempty" json:"account,omitempty"`
+	// SecurityGroups the NIC is in (groups of its VPC and account); none
+	// means its account's default group of the VPC.
+	SecurityGroups []string `yaml:"security_groups,omitempty" json:"security_groups,omitempty"`
 }
 
 // Host is a hypervisor running OVS.
@@ -78,6 +89,40 @@ func (p *Policy) Clone() *Policy {
 	}
 	for i := range c.NICs {
 		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
+		c.NICs[i].SecurityGroups = append([]string(nil), c.NICs[i].SecurityGroups...)
+	}
+	if p.SecurityGroups != nil {
+		c.SecurityGroups = make([]SecurityGroup, len(p.SecurityGroups))
+		for i, g := range p.SecurityGroups {
+			c.SecurityGroups[i] = g.Clone()
+		}
 	}
 	return c
+}
+
+// Clone returns a deep copy of g.
+func (g SecurityGroup) Clone() SecurityGroup {
+	g.Grants = append([]string(nil), g.Grants...)
+	g.Ingress = cloneRules(g.Ingress)
+	g.Egress = cloneRules(g.Egress)
+	return g
+}
+
+func cloneRules(rs []Rule) []Rule {
+	if rs == nil {
+		return nil
+	}
+	out := make([]Rule, len(rs))
+	for i, r := range rs {
+		if r.ICMPType != nil {
+			v := *r.ICMPType
+			r.ICMPType = &v
+		}
+		if r.ICMPCode != nil {
+			v := *r.ICMPCode
+			r.ICMPCode = &v
+		}
+		out[i] = r
+	}
+	return out
 }

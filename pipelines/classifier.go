@@ -11,6 +11,7 @@ func (c *compiler) classifier() {
 			ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(c.st.Ports[nic.Name]))),
 			RegSrcPort.Load(uint64(nic.PortKey)),
 			RegSrcSubnet.Load(uint64(nic.Subnet.Key)),
+			RegZone.Load(uint64(c.zones[nic.Name])),
 			ofrules.SetField{Field: ofrules.Metadata, Value: uint64(nic.Subnet.VPC.VNI)},
 			gotoT(TablePortSecurity))
 	}

@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"hash/fnv"
 	"net"
 	"net/netip"
 	"sort"
@@ -76,7 +77,10 @@ type compiler struct {
 	st   HostState
 	out  *ofrules.FlowSet
 	// local NICs bound on this host, sorted by name
-	local []*model.NICInfo
+	local   []*model.NICInfo
+	isLocal map[string]bool
+	// zones are the local NICs' conntrack zones
+	zones map[string]uint16
 	// VPCs and subnets with at least one local NIC, sorted by name
 	vpcs    []*model.VPCInfo
 	subnets []*model.SubnetInfo
@@ -94,7 +98,7 @@ func Compile(snap *Snapshot, hostName string) (*ofrules.FlowSet, error) {
 	c.collectLocal()
 	for _, stage := range []func(){
 		c.classifier, c.tunnelSource, c.portSecurity, c.l2Filter, c.arpResponder,
-		c.egressCt, c.routerLocal, c.egressSg, c.l3Route, c.destLookup, c.ingressCt, c.output,
+		c.egressCt, c.routerLocal, c.egressSg, c.l3Route, c.destLookup, c.ingressCt, c.ingressSg, c.output,
 	} {
 		stage()
 	}
@@ -107,12 +111,14 @@ func Compile(snap *Snapshot, hostName string) (*ofrules.FlowSet, error) {
 func (c *compiler) collectLocal() {
 	vpcs := map[string]*model.VPCInfo{}
 	subnets := map[string]*model.SubnetInfo{}
+	c.isLocal = map[string]bool{}
 	for _, name := range c.snap.Net.NICNames {
 		nic := c.snap.Net.NICs[name]
 		if _, ok := c.st.Ports[name]; !ok {
 			continue
 		}
 		c.local = append(c.local, nic)
+		c.isLocal[name] = true
 		vpcs[nic.Subnet.VPC.Name] = nic.Subnet.VPC
 		subnets[nic.Subnet.Name] = nic.Subnet
 	}
@@ -126,6 +132,40 @@ func (c *compiler) collectLocal() {
 			c.subnets = append(c.subnets, s)
 		}
 	}
+	c.zones = LocalZones(c.snap.Net, c.host.Name, c.local)
+}
+
+// LocalZones gives each NIC bound on a host its conntrack zone there: the
+// zone pinned for the host the policy places it on, else (a NIC bound
+// where the policy does not place it, e.g. while migrating) a free one
+// derived from its name. Deterministic for a given set of NICs.
+func LocalZones(n *model.Net, host string, local []*model.NICInfo) map[string]uint16 {
+	zones := make(map[string]uint16, len(local))
+	used := map[uint16]bool{0: true}
+	for _, nic := range local {
+		if nic.Host == host && nic.CtZone != 0 && !used[nic.CtZone] {
+			zones[nic.Name] = nic.CtZone
+			used[nic.CtZone] = true
+		}
+	}
+	for _, nic := range local {
+		if _, ok := zones[nic.Name]; ok {
+			continue
+		}
+		z := uint16(fnvString("zone/"+nic.Name) % 0xffff)
+		for used[z] {
+			z++
+		}
+		zones[nic.Name] = z
+		used[z] = true
+	}
+	return zones
+}
+
+func fnvString(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
 }
 
 // add puts a flow into the set; two different flows with one key are a

@@ -36,7 +36,7 @@ func (c *compiler) destLookup() {
 					m = append(m, flagMatch(0, FlagFromTunnel))
 					acts = append(acts, ofrules.SetField{Field: ofrules.TunDst, Value: tunDst}, flagSet(FlagRemote), gotoT(TableOutput))
 				} else {
-					acts = append(acts, gotoT(TableIngressCt))
+					acts = append(acts, RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt))
 				}
 				c.add(TableDestLookup, 100, ck, ofrules.NewMatch(m...), acts...)
 			}

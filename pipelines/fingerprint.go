@@ -73,8 +73,30 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		for _, nic := range v.NICs {
 			fingerprintNIC(snap, nic, str, num, addr)
 		}
+		// Security groups live in a VPC and name only groups of it, so
+		// hashing the VPC's groups covers every rule and peer a local NIC
+		// can depend on.
+		for _, gn := range snap.Net.SGNames {
+			if g := snap.Net.SecurityGroups[gn]; g.VPC == v {
+				fingerprintGroup(g, str, num)
+			}
+		}
 	}
 	return h.Sum64()
+}
+
+func fingerprintGroup(g *model.SGInfo, str func(string), num func(uint64)) {
+	str(g.Name)
+	for _, m := range g.Members {
+		str(m.Name)
+	}
+	for _, d := range []model.Direction{model.Ingress, model.Egress} {
+		for _, r := range g.Rules(d) {
+			num(uint64(r.ID))
+			str(r.Text())
+			str(r.Inactive)
+		}
+	}
 }
 
 func fingerprintNIC(snap *Snapshot, nic *model.NICInfo, str func(string), num func(uint64), addr func(netip.Addr)) {
@@ -82,6 +104,8 @@ func fingerprintNIC(snap *Snapshot, nic *model.NICInfo, str func(string), num fu
 	str(nic.Subnet.Name)
 	str(nic.MAC.String())
 	num(uint64(nic.PortKey))
+	str(nic.Host)
+	num(uint64(nic.CtZone))
 	for _, ip := range nic.IPs() {
 		addr(ip)
 	}

@@ -1,11 +1,252 @@
 package pipelines
 
-// The security-group stages (conntrack and rule tables) arrive with the
-// security-group issue. Until then their tables exist, are named, and pass
-// all intra-VPC traffic on: egress 20 → 25 and 30 → 40, ingress 50 → 70.
+import (
+	"sort"
 
-func (c *compiler) egressCt() { c.passThrough(TableEgressCt, TableRouterLocal) }
+	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/ofrules"
+)
 
-func (c *compiler) egressSg() { c.passThrough(TableEgressSg, TableL3Route) }
+// Security groups: stateful, allow-only, enforced twice per packet — egress
+// rules at the source NIC (tables 20–32, conntrack zone of the source NIC),
+// ingress rules at the destination NIC (tables 50–57, its zone).
+//
+//   20/50 *Ct:       ct(zone=reg5, table=21/51)
+//   21/51 *CtState:  +inv → drop; est or rel (not new) → skip the rules
+//                    ("sticky": removing a rule never cuts an established
+//                    connection; a strict mode would re-check here);
+//                    +new → the rules
+//   30/55 *Sg:       one conjunction per rule: clause 1 the NIC's port key
+//                    (reg1/reg2), then the peer (nw_dst/nw_src: a CIDR or
+//                    every address of the peer group's members) and the
+//                    L4 match (protocol, minimal masked port ranges, ICMP
+//                    type/code) when the rule restricts them. Clause flows
+//                    with the same match carry all their conjunction()
+//                    actions in one flow, so a host's flow count grows with
+//                    local NICs + distinct peer addresses + distinct port
+//                    masks, not their product. The allowing rule's id goes
+//                    to reg6/reg7. Miss: drop.
+//   32/57 *Commit:   ct(commit) in the zone, rule id into ct_label
+//                    (egress bits 0–31, ingress 32–63) for traces.
 
-func (c *compiler) ingressCt() { c.passThrough(TableIngressCt, TableOutput) }
+// Priorities in the rule tables. A rule that restricts nothing but the NIC
+// (all protocols from anywhere) is a plain flow above the conjunctions:
+// OVS resolves a packet matching both by priority, never ambiguously.
+const (
+	prioSgPlain = 200
+	prioSgConj  = 100
+)
+
+// ctLabelIngressOfs is where the ingress rule id sits in ct_label.
+const ctLabelIngressOfs = 32
+
+// sgHalf describes one direction of enforcement.
+type sgHalf struct {
+	dir                     model.Direction
+	ct, ctState, sg, commit uint8
+	after                   uint8 // table after an allowed or established packet
+	new                     uint8 // table for a new connection before the rules
+	port                    RegField
+	peer                    ofrules.Field
+	rule                    RegField
+	labelOfs                int
+}
+
+var (
+	egressHalf = sgHalf{
+		dir: model.Egress, ct: TableEgressCt, ctState: TableEgressCtState, sg: TableEgressSg, commit: TableEgressCommit,
+		after: TableL3Route, new: TableRouterLocal, port: RegSrcPort, peer: ofrules.IPv4Dst, rule: RegEgressRule,
+	}
+	ingressHalf = sgHalf{
+		dir: model.Ingress, ct: TableIngressCt, ctState: TableIngressCtState, sg: TableIngressSg, commit: TableIngressCommit,
+		after: TableOutput, new: TableIngressSg, port: RegDstPort, peer: ofrules.IPv4Src, rule: RegIngrRule, labelOfs: ctLabelIngressOfs,
+	}
+)
+
+func (c *compiler) egressCt()     { c.conntrack(egressHalf) }
+func (c *compiler) egressSg()     { c.sgRules(egressHalf) }
+func (c *compiler) ingressCt()    { c.conntrack(ingressHalf) }
+func (c *compiler) ingressSg()    { c.sgRules(ingressHalf) }
+func ipMatch() ofrules.MatchField { return ethType(ofrules.EthTypeIPv4) }
+
+func zoneCT(commit bool, table int, exec ...ofrules.Action) ofrules.CT {
+	return ofrules.CT{Commit: commit, Table: table, ZoneField: ofrules.Reg(RegZone.Reg), ZoneOfs: RegZone.Ofs, ZoneBits: RegZone.Bits, Exec: exec}
+}
+
+// conntrack installs the ct, ct-state and commit tables of one half. They do
+// not depend on policy: every IPv4 packet of a VM is tracked.
+func (c *compiler) conntrack(h sgHalf) {
+	ck := cookie(CatPipeline, uint64(h.ct))
+	c.add(h.ct, 100, ck, ofrules.NewMatch(ipMatch()), zoneCT(false, int(h.ctState)))
+	c.dropMiss(h.ct)
+
+	ck = cookie(CatPipeline, uint64(h.ctState))
+	state := func(v, mask uint64) ofrules.MatchField { return ofrules.Masked(ofrules.CtState, v, mask) }
+	const trk, nw, est, rel, inv = ofrules.CtTrk, ofrules.CtNew, ofrules.CtEst, ofrules.CtRel, ofrules.CtInv
+	c.add(h.ctState, 200, ck, ofrules.NewMatch(ipMatch(), state(inv|trk, inv|trk)))
+	// Sticky: established and related packets skip the rules.
+	c.add(h.ctState, 150, ck, ofrules.NewMatch(ipMatch(), state(est|trk, nw|est|trk)), gotoT(h.after))
+	c.add(h.ctState, 150, ck, ofrules.NewMatch(ipMatch(), state(rel|trk, nw|rel|trk)), gotoT(h.after))
+	c.add(h.ctState, 100, ck, ofrules.NewMatch(ipMatch(), state(nw|trk, nw|trk)), gotoT(h.new))
+	c.dropMiss(h.ctState)
+
+	ck = cookie(CatPipeline, uint64(h.commit))
+	label := ofrules.Move{Src: ofrules.Reg(h.rule.Reg), Dst: ofrules.CtLabel, DstOfs: h.labelOfs, NBits: 32}
+	c.add(h.commit, 100, ck, ofrules.NewMatch(ipMatch()), zoneCT(true, -1, label), gotoT(h.after))
+	c.dropMiss(h.commit)
+}
+
+// clause is one dimension of a rule's conjunction: the flows' matches.
+type clause []ofrules.Match
+
+// sgRules compiles the rules of one direction of every group with local
+// members.
+func (c *compiler) sgRules(h sgHalf) {
+	plain := map[uint32]*model.RuleInfo{} // port key → lowest-id plain rule
+	for _, g := range c.localGroups() {
+		var members []*model.NICInfo
+		for _, m := range g.Members {
+			if c.isLocal[m.Name] {
+				members = append(members, m)
+			}
+		}
+		for _, r := range g.Rules(h.dir) {
+			if r.Inactive != "" {
+				continue
+			}
+			ports := make(clause, len(members))
+			for i, m := range members {
+				ports[i] = ofrules.NewMatch(h.port.Match(uint64(m.PortKey)))
+			}
+			peer, peerAll := c.peerClause(h, r)
+			if !peerAll && len(peer) == 0 {
+				continue // a peer group without members allows nothing
+			}
+			l4 := l4Clause(r)
+			clauses := []clause{ports}
+			if !peerAll {
+				clauses = append(clauses, peer)
+			}
+			if l4 != nil {
+				clauses = append(clauses, l4)
+			}
+			if len(clauses) == 1 {
+				for _, m := range members {
+					if o := plain[m.PortKey]; o == nil || r.ID < o.ID {
+						plain[m.PortKey] = r
+					}
+				}
+				continue
+			}
+			n := uint8(len(clauses))
+			for i, cl := range clauses {
+				conj := ofrules.Conjunction{ID: r.ID, Clause: uint8(i + 1), NClauses: n}
+				for _, m := range cl {
+					c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), m, conj)
+				}
+			}
+			c.add(h.sg, prioSgConj, cookie(CatSecGroup, uint64(r.ID)),
+				ofrules.NewMatch(ofrules.Exact(ofrules.ConjID, uint64(r.ID))),
+				h.rule.Load(uint64(r.ID)), gotoT(h.commit))
+		}
+	}
+	keys := make([]uint32, 0, len(plain))
+	for k := range plain {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, k := range keys {
+		r := plain[k]
+		c.add(h.sg, prioSgPlain, cookie(CatSecGroup, uint64(r.ID)),
+			ofrules.NewMatch(ipMatch(), h.port.Match(uint64(k))),
+			h.rule.Load(uint64(r.ID)), gotoT(h.commit))
+	}
+	c.dropMiss(h.sg)
+}
+
+// localGroups are the groups of NICs bound on this host, by name.
+func (c *compiler) localGroups() []*model.SGInfo {
+	seen := map[string]bool{}
+	var out []*model.SGInfo
+	for _, nic := range c.local {
+		for _, g := range nic.Groups {
+			if !seen[g.Name] {
+				seen[g.Name] = true
+				out = append(out, g)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// peerClause returns the peer matches of a rule, or all=true when the peer
+// is 0.0.0.0/0 (no clause needed).
+func (c *compiler) peerClause(h sgHalf, r *model.RuleInfo) (cl clause, all bool) {
+	if r.Peer == nil {
+		if r.CIDR.Bits() == 0 {
+			return nil, true
+		}
+		return clause{ofrules.NewMatch(ipMatch(), prefixMatch(h.peer, r.CIDR))}, false
+	}
+	for _, m := range r.Peer.Members {
+		for _, ip := range m.IPs() {
+			cl = append(cl, ofrules.NewMatch(ipMatch(), ofrules.Exact(h.peer, ipVal(ip))))
+		}
+	}
+	return cl, false
+}
+
+// l4Clause returns the protocol/port/ICMP matches of a rule (nil: any).
+func l4Clause(r *model.RuleInfo) clause {
+	proto := func(p int, extra ...ofrules.MatchField) ofrules.Match {
+		return ofrules.NewMatch(append([]ofrules.MatchField{ipMatch(), ofrules.Exact(ofrules.IPProto, uint64(p))}, extra...)...)
+	}
+	switch r.Proto {
+	case model.ProtoAll:
+		return nil
+	case model.ProtoTCP, model.ProtoUDP:
+		if r.AnyPort() {
+			return clause{proto(r.Proto)}
+		}
+		f := ofrules.TCPDst
+		if r.Proto == model.ProtoUDP {
+			f = ofrules.UDPDst
+		}
+		var cl clause
+		for _, pm := range PortMasks(r.PortMin, r.PortMax) {
+			cl = append(cl, proto(r.Proto, ofrules.Masked(f, uint64(pm.Value), uint64(pm.Mask))))
+		}
+		return cl
+	case model.ProtoICMP:
+		var extra []ofrules.MatchField
+		if r.ICMPType >= 0 {
+			extra = append(extra, ofrules.Exact(ofrules.ICMPType, uint64(r.ICMPType)))
+			if r.ICMPCode >= 0 {
+				extra = append(extra, ofrules.Exact(ofrules.ICMPCode, uint64(r.ICMPCode)))
+			}
+		}
+		return clause{proto(r.Proto, extra...)}
+	}
+	return clause{proto(r.Proto)}
+}
+
+// PortMask is one value/mask match of a port range.
+type PortMask struct{ Value, Mask uint16 }
+
+// PortMasks splits lo..hi into the fewest value/mask pairs that cover
+// exactly that range (aligned power-of-two blocks). The whole range 0-65535
+// is one pair with mask 0 (callers leave the port unmatched).
+func PortMasks(lo, hi uint16) []PortMask {
+	var out []PortMask
+	l, h := uint32(lo), uint32(hi)
+	for l <= h {
+		size := uint32(1)
+		for size < 1<<16 && l&(2*size-1) == 0 && l+2*size-1 <= h {
+			size *= 2
+		}
+		out = append(out, PortMask{Value: uint16(l), Mask: uint16(^(size - 1))})
+		l += size
+	}
+	return out
+}

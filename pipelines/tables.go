@@ -104,6 +104,7 @@ const (
 	CatRouter                     // implied router
 	CatTunnel                     // tunnel ingress
 	CatDest                       // destination lookup
+	CatSecGroup                   // security-group rules (object: rule id; 0 for shared clause flows)
 )
 
 func cookie(cat, obj uint64) uint64 {
