@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/openvpc/openvpc/model"
 )
 
 // Change is one object of an applied document and what applying it did.
@@ -75,6 +77,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		func() error { return duplicates(vpcKind, doc.VPCs) },
 		func() error { return duplicates(subnetKind, doc.Subnets) },
 		func() error { return duplicates(nicKind, doc.NICs) },
+		func() error { return duplicates(securityGroupKind, doc.SecurityGroups) },
 	} {
 		if err := check(); err != nil {
 			return err
@@ -84,12 +87,19 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 	t, rev, err := s.run(r.Context(), pr, dryRun, func(t *txn) error {
 		changes = nil
 		// Referenced kinds first, so a document can create a VPC and its
-		// subnets and NICs at once.
+		// subnets, groups and NICs at once.
 		for _, step := range []func() error{
 			func() error { return upsert(t, accountKind, doc.Accounts, &changes) },
 			func() error { return upsert(t, hostKind, doc.Hosts, &changes) },
 			func() error { return upsert(t, vpcKind, doc.VPCs, &changes) },
 			func() error { return upsert(t, subnetKind, doc.Subnets, &changes) },
+			func() error {
+				// The default groups of VPCs the document creates exist
+				// now, so that the document's version of them (an
+				// export's) updates them.
+				model.EnsureDefaultGroups(t.p)
+				return upsert(t, securityGroupKind, doc.SecurityGroups, &changes)
+			},
 			func() error { return upsert(t, nicKind, doc.NICs, &changes) },
 		} {
 			if err := step(); err != nil {
@@ -118,7 +128,7 @@ func duplicates[T any](k *kind[T], objs []T) error {
 	for i := range objs {
 		n := k.name(&objs[i])
 		if j, ok := seen[n]; ok && n != "" {
-			return invalid(fmt.Sprintf("%s[%d].name", k.plural, i), "%s %q is also %s[%d]", k.singular, n, k.plural, j)
+			return invalid(fmt.Sprintf("%s[%d].name", k.docKey(), i), "%s %q is also %s[%d]", k.singular, n, k.docKey(), j)
 		}
 		seen[n] = i
 	}
@@ -137,7 +147,7 @@ func upsert[T any](t *txn, k *kind[T], objs []T, changes *[]Change) error {
 	}
 	for i := range objs {
 		o := objs[i]
-		path := fmt.Sprintf("%s[%d]", k.plural, i)
+		path := fmt.Sprintf("%s[%d]", k.docKey(), i)
 		name := k.name(&o)
 		r := ref{k.singular, name}
 		if j, ok := idx[name]; ok && name != "" {
@@ -153,14 +163,21 @@ func upsert[T any](t *txn, k *kind[T], objs []T, changes *[]Change) error {
 				*changes = append(*changes, Change{Op: OpUnchanged, Kind: k.singular, Name: name})
 				continue
 			}
+			// An object the caller only reads (a shared VPC) may be in
+			// its document as exported, but not changed.
+			if !canWrite(k, t.v, &old) {
+				return readOnly(k.singular, name).withPrefix(path)
+			}
 			(*items)[j] = o
 			t.touch(r, path)
+			later(t, k, &old, o, path)
 			*changes = append(*changes, Change{Op: OpUpdate, Kind: k.singular, Name: name, Fields: changedFields(old, o)})
 			continue
 		}
 		if err := k.merge(t.v, nil, &o); err != nil {
 			return prefixed(err, path)
 		}
+		later(t, k, nil, o, path)
 		*items = append(*items, o)
 		idx[name] = len(*items) - 1
 		t.touch(r, path)

@@ -150,3 +150,83 @@ func TestClient(t *testing.T) {
 		})
 	}
 }
+
+// TestClientSecurityGroups drives the security group verbs through the Go
+// client.
+func TestClientSecurityGroups(t *testing.T) {
+	e := sharedEnv(t)
+	ts := httptest.NewServer(e.h)
+	t.Cleanup(ts.Close)
+	acme, err := client.New(ts.URL, e.acme, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	globex, err := client.New(ts.URL, e.globex, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generic CRUD by any spelling of the kind.
+	for _, kind := range []string{"security-group", "security_group", "security-groups", "sg"} {
+		var g model.SecurityGroup
+		if err := acme.Get(bg, kind, "a-web", &g); err != nil || g.Name != "a-web" {
+			t.Fatalf("Get(%s): %v %+v", kind, err, g)
+		}
+	}
+	g := model.SecurityGroup{Name: "a-db", VPC: "pub"}
+	if err := acme.Create(bg, "security-group", &g); err != nil || g.Account != "acme" || len(g.Egress) != 1 {
+		t.Fatalf("Create: %v %+v", err, g)
+	}
+	var gs []model.SecurityGroup
+	if err := globex.List(bg, "security-groups", &gs); err != nil || len(gs) != 3 {
+		t.Fatalf("List: %v %+v", err, gs)
+	}
+
+	icmp := 8
+	sg, err := acme.AuthorizeIngress(bg, "a-db", model.Rule{Protocol: "icmp", ICMPType: &icmp, CIDR: "10.0.0.0/8"})
+	if err != nil || len(sg.Ingress) != 1 || sg.Ingress[0].ID == 0 {
+		t.Fatalf("AuthorizeIngress: %v %+v", err, sg)
+	}
+	id := sg.Ingress[0].ID
+	if _, err := acme.AuthorizeIngress(bg, "a-db", model.Rule{Protocol: "icmp", ICMPType: &icmp, CIDR: "10.0.0.0/8"}); client.StatusOf(err) != 409 {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if sg, err = acme.AuthorizeEgress(bg, "a-db", model.Rule{Protocol: "tcp", Ports: "5432", Group: "a-web"}); err != nil || len(sg.Egress) != 2 {
+		t.Fatalf("AuthorizeEgress: %v %+v", err, sg)
+	}
+	if sg, err = acme.RevokeEgress(bg, "a-db", model.Rule{Protocol: "tcp", Ports: "5432", Group: "a-web"}); err != nil || len(sg.Egress) != 1 {
+		t.Fatalf("RevokeEgress: %v %+v", err, sg)
+	}
+	if sg, err = acme.RevokeIngress(bg, "a-db", model.Rule{ID: id}); err != nil || len(sg.Ingress) != 0 {
+		t.Fatalf("RevokeIngress by id: %v %+v", err, sg)
+	}
+	var ce *client.Error
+	_, err = globex.AuthorizeIngress(bg, "g-app", model.Rule{Protocol: "all", Group: "a-db"})
+	if !errors.As(err, &ce) || ce.Status != 400 || ce.Field != "group" || !strings.Contains(ce.Message, "not granted") {
+		t.Fatalf("ungranted peer: %#v", err)
+	}
+	if sg, err = acme.Grant(bg, "a-db", "globex"); err != nil || len(sg.Grants) != 1 {
+		t.Fatalf("Grant: %v %+v", err, sg)
+	}
+	if _, err = globex.AuthorizeIngress(bg, "g-app", model.Rule{Protocol: "all", Group: "a-db"}); err != nil {
+		t.Fatalf("granted peer: %v", err)
+	}
+	if _, err := globex.Grant(bg, "a-db", "globex"); client.StatusOf(err) != 404 {
+		t.Fatalf("Grant of another account's group: %v", err)
+	}
+	if sg, err = acme.RevokeGrant(bg, "a-db", "globex"); err != nil || len(sg.Grants) != 0 {
+		t.Fatalf("RevokeGrant: %v %+v", err, sg)
+	}
+	n, err := globex.SetNICGroups(bg, "g1", []string{"g-app", "pub-globex-default"})
+	if err != nil || len(n.SecurityGroups) != 2 {
+		t.Fatalf("SetNICGroups: %v %+v", err, n)
+	}
+	if n, err = globex.SetNICGroups(bg, "g1", nil); err != nil || n.SecurityGroups != nil {
+		t.Fatalf("SetNICGroups(nil): %v %+v", err, n)
+	}
+	if err := acme.Delete(bg, "security-group", "pub-default"); client.StatusOf(err) != 400 {
+		t.Fatalf("Delete default group: %v", err)
+	}
+	if err := acme.Delete(bg, "sg", "a-db"); client.StatusOf(err) != 409 {
+		t.Fatalf("Delete a group globex's rule names: %v", err)
+	}
+}

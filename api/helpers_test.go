@@ -39,6 +39,7 @@ func seedPolicy(t testing.TB) *model.Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	model.EnsureDefaultGroups(p)
 	n, err := model.Build(p)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,18 +20,41 @@ func (r ref) String() string { return fmt.Sprintf("%s %q", r.kind, r.name) }
 // kind describes one object type of the policy for the generic handlers.
 type kind[T any] struct {
 	singular, plural string
-	adminOnly        bool
-	items            func(p *model.Policy) *[]T
-	name             func(obj *T) string
-	setName          func(obj *T, name string)
+	// doc is the kind's key in a policy document; default plural.
+	doc       string
+	adminOnly bool
+	items     func(p *model.Policy) *[]T
+	name      func(obj *T) string
+	setName   func(obj *T, name string)
 	// visible reports whether a non-admin principal may see obj.
 	visible func(v *view, obj *T) bool
+	// writable reports whether a non-admin principal may change or
+	// delete obj (which it sees); nil means whatever it sees. Shared VPCs
+	// and their subnets are visible to every account, writable by one.
+	writable func(v *view, obj *T) bool
 	// merge checks a create (old == nil) or an update of obj by the
 	// caller, filling fields an update keeps from old. Errors name fields
 	// relative to the object.
 	merge func(v *view, old, obj *T) error
+	// created, if set, checks an object created by POST /v1/<kind> (not
+	// by apply, which may restore what export wrote).
+	created func(obj *T) error
+	// check, if set, runs once every change of the request is in place
+	// (so that objects of one document may name each other), with the
+	// object as stored before (nil for a create).
+	check func(v *view, old, obj *T) error
+	// deletable, if set, refuses to delete obj for a reason of its own.
+	deletable func(obj *T) error
 	// users lists the objects that reference the named one.
 	users func(p *model.Policy, name string) []ref
+}
+
+// docKey is the kind's key in a policy document ("security_groups").
+func (k *kind[T]) docKey() string {
+	if k.doc != "" {
+		return k.doc
+	}
+	return k.plural
 }
 
 func (k *kind[T]) find(p *model.Policy, name string) int {
@@ -44,10 +68,17 @@ func (k *kind[T]) find(p *model.Policy, name string) int {
 }
 
 // view answers visibility questions for a principal over a policy.
+//
+// An account owns its VPCs, their subnets, and the NICs and security groups
+// whose account is its own (explicitly, or by default as their VPC's). It
+// sees what it owns, every object in its VPCs (in a shared one, the NICs
+// and groups of other accounts too), and shared VPCs and their subnets,
+// which it may only read.
 type view struct {
 	pr         Principal
 	p          *model.Policy
 	vpcAccount map[string]string // vpc → account
+	vpcShared  map[string]bool
 	subnetVPC  map[string]string // subnet → vpc
 	hosts      map[string]bool
 }
@@ -61,10 +92,14 @@ func newView(pr Principal, p *model.Policy) *view {
 // reindex refreshes the indexes after p changed.
 func (v *view) reindex() {
 	v.vpcAccount = make(map[string]string, len(v.p.VPCs))
+	v.vpcShared = map[string]bool{}
 	v.subnetVPC = make(map[string]string, len(v.p.Subnets))
 	v.hosts = make(map[string]bool, len(v.p.Hosts))
 	for _, x := range v.p.VPCs {
 		v.vpcAccount[x.Name] = x.Account
+		if x.Shared {
+			v.vpcShared[x.Name] = true
+		}
 	}
 	for _, x := range v.p.Subnets {
 		v.subnetVPC[x.Name] = x.VPC
@@ -74,14 +109,82 @@ func (v *view) reindex() {
 	}
 }
 
-func (v *view) vpcVisible(name string) bool {
+// vpcOwned: the VPC exists and is the principal's (or the principal is admin).
+func (v *view) vpcOwned(name string) bool {
 	a, ok := v.vpcAccount[name]
 	return ok && (v.pr.Admin || a == v.pr.Account)
+}
+
+// vpcVisible: owned, or shared with every account.
+func (v *view) vpcVisible(name string) bool {
+	return v.vpcOwned(name) || v.vpcShared[name]
 }
 
 func (v *view) subnetVisible(name string) bool {
 	vpc, ok := v.subnetVPC[name]
 	return ok && v.vpcVisible(vpc)
+}
+
+func (v *view) subnetOwned(name string) bool {
+	vpc, ok := v.subnetVPC[name]
+	return ok && v.vpcOwned(vpc)
+}
+
+// nicVPC is the VPC of a NIC's subnet ("" if unknown).
+func (v *view) nicVPC(n *model.NIC) string { return v.subnetVPC[n.Subnet] }
+
+// nicOwner is the NIC's account: its own, else its VPC's.
+func (v *view) nicOwner(n *model.NIC) string {
+	if n.Account != "" {
+		return n.Account
+	}
+	return v.vpcAccount[v.nicVPC(n)]
+}
+
+// nicVisible: the principal owns the NIC or its VPC.
+func (v *view) nicVisible(n *model.NIC) bool {
+	if _, ok := v.subnetVPC[n.Subnet]; !ok {
+		return v.pr.Admin
+	}
+	return v.pr.Admin || v.nicOwner(n) == v.pr.Account || v.vpcOwned(v.nicVPC(n))
+}
+
+// groupOwner is the group's account: its own, else its VPC's.
+func (v *view) groupOwner(g *model.SecurityGroup) string {
+	if g.Account != "" {
+		return g.Account
+	}
+	return v.vpcAccount[g.VPC]
+}
+
+// groupVisible: the principal owns the group or its VPC.
+func (v *view) groupVisible(g *model.SecurityGroup) bool {
+	if _, ok := v.vpcAccount[g.VPC]; !ok {
+		return v.pr.Admin
+	}
+	return v.pr.Admin || v.groupOwner(g) == v.pr.Account || v.vpcOwned(g.VPC)
+}
+
+// refVisible reports whether the principal sees the object r names.
+func (v *view) refVisible(r ref) bool {
+	if v.pr.Admin {
+		return true
+	}
+	switch r.kind {
+	case "account":
+		return r.name == v.pr.Account
+	case "vpc":
+		return v.vpcVisible(r.name)
+	case "subnet":
+		return v.subnetVisible(r.name)
+	case "nic":
+		i := nicKind.find(v.p, r.name)
+		return i >= 0 && v.nicVisible(&v.p.NICs[i])
+	case "security_group":
+		g := findGroup(v.p, r.name)
+		return g != nil && v.groupVisible(g)
+	}
+	return false
 }
 
 // canSee reports whether the principal may see obj of kind k.
@@ -92,37 +195,123 @@ func canSee[T any](k *kind[T], v *view, obj *T) bool {
 	return !k.adminOnly && k.visible(v, obj)
 }
 
+// canWrite reports whether the principal may change obj of kind k, which
+// it sees.
+func canWrite[T any](k *kind[T], v *view, obj *T) bool {
+	if v.pr.Admin || k.writable == nil {
+		return canSee(k, v, obj)
+	}
+	return !k.adminOnly && k.writable(v, obj)
+}
+
+// readOnly is the error for an object the caller sees but may not change.
+func readOnly(kind, name string) *Error {
+	return denied("", "%s %q belongs to another account; you may only read it", kind, name)
+}
+
+// hiddenNICName names the stand-ins restricted puts for other accounts'
+// NICs in a shared VPC.
+const hiddenNICName = "other-account-nic-"
+
 // restricted returns the part of p the principal can see plus the touched
-// objects, and all hosts (shared infrastructure that NICs may reference).
-// Building it validates a change exactly as if other accounts' objects did
-// not exist.
+// objects, all hosts (shared infrastructure that NICs may reference) and
+// the accounts these objects name. Building it validates a change exactly
+// as if other accounts' objects did not exist, with two exceptions that
+// keep it faithful without showing them:
+//   - other accounts' NICs in a shared VPC the principal does not own are
+//     there as anonymous stand-ins with only their addresses, so that IPs
+//     are allocated and checked against every NIC of the VPC;
+//   - groups that rules of visible groups name as peers, and groups granted
+//     to the principal, are there without their rules and grants, so that
+//     references to them resolve (a rule whose grant was revoked is
+//     inactive, not an error) but their contents are neither shown nor
+//     checked.
 func (v *view) restricted(touched map[ref]bool) *model.Policy {
 	out := &model.Policy{Hosts: v.p.Hosts}
-	for _, a := range v.p.Accounts {
-		if a.Name == v.pr.Account || touched[ref{"account", a.Name}] {
-			out.Accounts = append(out.Accounts, a)
-		}
-	}
+	accounts := map[string]bool{v.pr.Account: true}
+	vpcs := map[string]bool{}
 	for _, x := range v.p.VPCs {
 		if v.vpcVisible(x.Name) || touched[ref{"vpc", x.Name}] {
 			out.VPCs = append(out.VPCs, x)
+			vpcs[x.Name] = true
+			accounts[x.Account] = true
 		}
 	}
+	subnets := map[string]bool{}
 	for _, x := range v.p.Subnets {
 		if v.subnetVisible(x.Name) || touched[ref{"subnet", x.Name}] {
 			out.Subnets = append(out.Subnets, x)
+			subnets[x.Name] = true
 		}
 	}
+	taken := make(map[string]bool, len(v.p.NICs))
 	for _, x := range v.p.NICs {
-		if v.subnetVisible(x.Subnet) || touched[ref{"nic", x.Name}] {
-			out.NICs = append(out.NICs, x)
+		taken[x.Name] = true
+	}
+	var mine []model.NIC
+	hidden := 0
+	for _, x := range v.p.NICs {
+		switch {
+		case v.nicVisible(&x) || touched[ref{"nic", x.Name}]:
+			mine = append(mine, x)
+			if x.Account != "" {
+				accounts[x.Account] = true
+			}
+		case subnets[x.Subnet]:
+			// Stand-ins come first, so that a clash is reported on the
+			// principal's NIC, which Build checks after them.
+			name := ""
+			for name == "" || taken[name] {
+				hidden++
+				name = fmt.Sprintf("%s%d", hiddenNICName, hidden)
+			}
+			out.NICs = append(out.NICs, model.NIC{Name: name, Subnet: x.Subnet, IP: x.IP, MAC: x.MAC,
+				SecondaryIPs: append([]string(nil), x.SecondaryIPs...)})
+		}
+	}
+	out.NICs = append(out.NICs, mine...)
+	included := map[string]bool{}
+	peers := map[string]bool{}
+	for _, g := range v.p.SecurityGroups {
+		if !v.groupVisible(&g) && !touched[ref{"security_group", g.Name}] {
+			continue
+		}
+		out.SecurityGroups = append(out.SecurityGroups, g.Clone())
+		included[g.Name] = true
+		accounts[v.groupOwner(&g)] = true
+		for _, a := range g.Grants {
+			accounts[a] = true
+		}
+		for _, rs := range [][]model.Rule{g.Ingress, g.Egress} {
+			for _, r := range rs {
+				if r.Group != "" {
+					peers[r.Group] = true
+				}
+			}
+		}
+	}
+	for _, g := range v.p.SecurityGroups {
+		granted := slices.Contains(g.Grants, v.pr.Account)
+		if included[g.Name] || !vpcs[g.VPC] || !(granted || peers[g.Name]) {
+			continue
+		}
+		stub := model.SecurityGroup{Name: g.Name, VPC: g.VPC, Account: g.Account, Default: g.Default}
+		if granted {
+			stub.Grants = []string{v.pr.Account}
+		}
+		out.SecurityGroups = append(out.SecurityGroups, stub)
+		accounts[v.groupOwner(&g)] = true
+	}
+	for _, a := range v.p.Accounts {
+		if accounts[a.Name] || touched[ref{"account", a.Name}] {
+			out.Accounts = append(out.Accounts, a)
 		}
 	}
 	return out
 }
 
 // visiblePolicy is what the principal may export: everything for an admin,
-// else its VPCs, their subnets and NICs.
+// else the VPCs, subnets, NICs and security groups it sees.
 func (v *view) visiblePolicy() *model.Policy {
 	if v.pr.Admin {
 		return v.p
@@ -138,8 +327,13 @@ func (v *view) visiblePolicy() *model.Policy {
 			out.Subnets = append(out.Subnets, x)
 		}
 	}
+	for _, x := range v.p.SecurityGroups {
+		if v.groupVisible(&x) {
+			out.SecurityGroups = append(out.SecurityGroups, x)
+		}
+	}
 	for _, x := range v.p.NICs {
-		if v.subnetVisible(x.Subnet) {
+		if v.nicVisible(&x) {
 			out.NICs = append(out.NICs, x)
 		}
 	}
@@ -169,15 +363,7 @@ var accountKind = &kind[model.Account]{
 	setName: func(o *model.Account, n string) { o.Name = n },
 	visible: func(v *view, o *model.Account) bool { return false },
 	merge:   func(v *view, old, o *model.Account) error { return nil },
-	users: func(p *model.Policy, name string) []ref {
-		var out []ref
-		for _, x := range p.VPCs {
-			if x.Account == name {
-				out = append(out, ref{"vpc", x.Name})
-			}
-		}
-		return out
-	},
+	users:   accountUsers,
 }
 
 var hostKind = &kind[model.Host]{
@@ -200,13 +386,17 @@ var hostKind = &kind[model.Host]{
 
 var vpcKind = &kind[model.VPC]{
 	singular: "vpc", plural: "vpcs",
-	items:   func(p *model.Policy) *[]model.VPC { return &p.VPCs },
-	name:    func(o *model.VPC) string { return o.Name },
-	setName: func(o *model.VPC, n string) { o.Name = n },
-	visible: func(v *view, o *model.VPC) bool { return v.vpcVisible(o.Name) },
+	items:    func(p *model.Policy) *[]model.VPC { return &p.VPCs },
+	name:     func(o *model.VPC) string { return o.Name },
+	setName:  func(o *model.VPC, n string) { o.Name = n },
+	visible:  func(v *view, o *model.VPC) bool { return v.vpcVisible(o.Name) },
+	writable: func(v *view, o *model.VPC) bool { return v.vpcOwned(o.Name) },
 	merge: func(v *view, old, o *model.VPC) error {
 		if old == nil {
 			if !v.pr.Admin {
+				if o.Shared {
+					return invalid("shared", "only an admin may share a VPC")
+				}
 				if o.Account == "" {
 					o.Account = v.pr.Account
 				} else if o.Account != v.pr.Account {
@@ -229,13 +419,27 @@ var vpcKind = &kind[model.VPC]{
 		} else if o.VNI != old.VNI {
 			return immutable("vni")
 		}
+		// An account's PUT written without the field keeps the VPC as it
+		// is; only an admin shares or unshares.
+		if !v.pr.Admin {
+			if o.Shared && !old.Shared {
+				return invalid("shared", "only an admin may share a VPC")
+			}
+			o.Shared = old.Shared
+		}
 		return nil
 	},
+	// A VPC's default groups go with it; other groups keep it.
 	users: func(p *model.Policy, name string) []ref {
 		var out []ref
 		for _, x := range p.Subnets {
 			if x.VPC == name {
 				out = append(out, ref{"subnet", x.Name})
+			}
+		}
+		for _, g := range p.SecurityGroups {
+			if g.VPC == name && !g.Default {
+				out = append(out, ref{"security_group", g.Name})
 			}
 		}
 		return out
@@ -244,13 +448,19 @@ var vpcKind = &kind[model.VPC]{
 
 var subnetKind = &kind[model.Subnet]{
 	singular: "subnet", plural: "subnets",
-	items:   func(p *model.Policy) *[]model.Subnet { return &p.Subnets },
-	name:    func(o *model.Subnet) string { return o.Name },
-	setName: func(o *model.Subnet, n string) { o.Name = n },
-	visible: func(v *view, o *model.Subnet) bool { return v.vpcVisible(o.VPC) },
+	items:    func(p *model.Policy) *[]model.Subnet { return &p.Subnets },
+	name:     func(o *model.Subnet) string { return o.Name },
+	setName:  func(o *model.Subnet, n string) { o.Name = n },
+	visible:  func(v *view, o *model.Subnet) bool { return v.vpcVisible(o.VPC) },
+	writable: func(v *view, o *model.Subnet) bool { return v.vpcOwned(o.VPC) },
 	merge: func(v *view, old, o *model.Subnet) error {
 		if old == nil {
-			return nil // a reference to an invisible VPC fails validation as if it did not exist
+			// A reference to an invisible VPC fails validation as if it
+			// did not exist; a shared one is there to use, not to change.
+			if v.vpcVisible(o.VPC) && !v.vpcOwned(o.VPC) {
+				return denied("vpc", "vpc %q belongs to another account; only it may add subnets", o.VPC)
+			}
+			return nil
 		}
 		if err := keepString("vpc", &o.VPC, old.VPC); err != nil {
 			return err
@@ -270,10 +480,11 @@ var subnetKind = &kind[model.Subnet]{
 
 var nicKind = &kind[model.NIC]{
 	singular: "nic", plural: "nics",
-	items:   func(p *model.Policy) *[]model.NIC { return &p.NICs },
-	name:    func(o *model.NIC) string { return o.Name },
-	setName: func(o *model.NIC, n string) { o.Name = n },
-	visible: func(v *view, o *model.NIC) bool { return v.subnetVisible(o.Subnet) },
+	items:    func(p *model.Policy) *[]model.NIC { return &p.NICs },
+	name:     func(o *model.NIC) string { return o.Name },
+	setName:  func(o *model.NIC, n string) { o.Name = n },
+	visible:  func(v *view, o *model.NIC) bool { return v.nicVisible(o) },
+	writable: func(v *view, o *model.NIC) bool { return v.nicOwner(o) == v.pr.Account },
 	merge: func(v *view, old, o *model.NIC) error {
 		if len(o.SecondaryIPs) == 0 {
 			o.SecondaryIPs = nil
@@ -285,10 +496,40 @@ var nicKind = &kind[model.NIC]{
 			if !v.pr.Admin && o.CtZone != 0 {
 				return invalid("ct_zone", "is assigned by the controller (only an admin may choose it)")
 			}
+			if !v.pr.Admin {
+				// In another account's (shared) VPC the NIC is the
+				// caller's own; in its own VPC it defaults to it anyway.
+				if o.Account == "" {
+					if vpc := v.nicVPC(o); v.vpcVisible(vpc) && v.vpcAccount[vpc] != v.pr.Account {
+						o.Account = v.pr.Account
+					}
+				} else if o.Account != v.pr.Account {
+					return invalid("account", "must be %q, the account of your token", v.pr.Account)
+				}
+			}
+			if len(o.SecurityGroups) == 0 {
+				o.SecurityGroups = nil
+			}
 			return nil
 		}
 		if err := keepString("subnet", &o.Subnet, old.Subnet); err != nil {
 			return err
+		}
+		if o.Account == "" {
+			o.Account = old.Account
+		} else if o.Account != old.Account && o.Account != v.nicOwner(old) {
+			return immutable("account")
+		} else {
+			o.Account = old.Account
+		}
+		// Left out (null), the groups stay: a client that predates security
+		// groups must not move NICs into their default group. An empty
+		// list does that.
+		switch {
+		case o.SecurityGroups == nil:
+			o.SecurityGroups = old.SecurityGroups
+		case len(o.SecurityGroups) == 0:
+			o.SecurityGroups = nil
 		}
 		if o.IP == "" {
 			o.IP = old.IP
@@ -344,14 +585,37 @@ func equalObj[T any](a, b *T) bool {
 }
 
 func normalize[T any](x T) T {
-	if n, ok := any(&x).(*model.NIC); ok && len(n.SecondaryIPs) == 0 {
-		n.SecondaryIPs = nil
+	switch o := any(&x).(type) {
+	case *model.NIC:
+		o.SecondaryIPs = nilIfEmpty(o.SecondaryIPs)
+		o.SecurityGroups = nilIfEmpty(o.SecurityGroups)
+	case *model.SecurityGroup:
+		o.Ingress = nilIfEmpty(o.Ingress)
+		o.Egress = nilIfEmpty(o.Egress)
+		o.Grants = nilIfEmpty(o.Grants)
 	}
 	return x
 }
 
-// usersMessage is `subnet "s" is used by nic "a", nic "b"`.
-func usersMessage(obj ref, users []ref) string {
+func nilIfEmpty[E any](s []E) []E {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// usersMessage is `subnet "s" is used by nic "a", nic "b"`; users the
+// caller cannot see are only counted.
+func usersMessage(obj ref, all []ref, visible func(ref) bool) string {
+	var users []ref
+	hidden := 0
+	for _, u := range all {
+		if visible(u) {
+			users = append(users, u)
+		} else {
+			hidden++
+		}
+	}
 	sort.Slice(users, func(i, j int) bool {
 		if users[i].kind != users[j].kind {
 			return users[i].kind < users[j].kind
@@ -366,6 +630,12 @@ func usersMessage(obj ref, users []ref) string {
 			break
 		}
 		parts = append(parts, u.String())
+	}
+	switch {
+	case hidden == 1:
+		parts = append(parts, "1 object of another account")
+	case hidden > 1:
+		parts = append(parts, fmt.Sprintf("%d objects of other accounts", hidden))
 	}
 	return fmt.Sprintf("%s is used by %s", obj, strings.Join(parts, ", "))
 }

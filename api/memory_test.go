@@ -44,19 +44,7 @@ func newMemBackend(p *model.Policy) *memBackend {
 	return &memBackend{p: deepCopy(p), rev: 1, tokens: map[string]memToken{}}
 }
 
-func deepCopy(p *model.Policy) *model.Policy {
-	c := &model.Policy{
-		Accounts: append([]model.Account(nil), p.Accounts...),
-		VPCs:     append([]model.VPC(nil), p.VPCs...),
-		Subnets:  append([]model.Subnet(nil), p.Subnets...),
-		NICs:     append([]model.NIC(nil), p.NICs...),
-		Hosts:    append([]model.Host(nil), p.Hosts...),
-	}
-	for i := range c.NICs {
-		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
-	}
-	return c
-}
+func deepCopy(p *model.Policy) *model.Policy { return p.Clone() }
 
 func (m *memBackend) Policy(ctx context.Context) (*model.Policy, int64, error) {
 	m.mu.Lock()
@@ -88,6 +76,7 @@ func (m *memBackend) Update(ctx context.Context, fn func(p *model.Policy) error)
 			}
 			continue
 		}
+		model.EnsureDefaultGroups(p) // as store.Cascade
 		if err := model.AllocateIPs(p); err != nil {
 			return 0, err
 		}

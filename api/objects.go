@@ -23,7 +23,24 @@ type txn struct {
 	touched map[ref]bool   // objects the request writes
 	paths   map[ref]string // their JSON paths in the request body
 	changed bool
-	log     logrus.FieldLogger
+	// accounts are those that existed before the change.
+	accounts map[string]bool
+	// checks run once the whole change is in place (kind.check).
+	checks []func() error
+	log    logrus.FieldLogger
+}
+
+// later has check run, with its errors under path, once the whole change
+// is in place.
+func later[T any](t *txn, k *kind[T], old *T, obj T, path string) {
+	if k.check == nil {
+		return
+	}
+	if old != nil {
+		o := *old
+		old = &o
+	}
+	t.checks = append(t.checks, func() error { return prefixed(k.check(t.v, old, &obj), path) })
 }
 
 func (t *txn) touch(r ref, path string) {
@@ -37,6 +54,7 @@ func (t *txn) touch(r ref, path string) {
 // on the part of the policy it can see (plus what it writes), so errors
 // never name, and references never find, another account's objects.
 func (t *txn) validate() error {
+	t.cascade()
 	if !t.v.pr.Admin {
 		t.v.reindex()
 		r := t.v.restricted(t.touched)
@@ -82,16 +100,8 @@ func (t *txn) checked(err error) error {
 		t.v.reindex()
 		for _, fe := range fes {
 			r := ref{fe.Kind, fe.Name}
-			if t.touched[r] {
+			if t.touched[r] || t.v.refVisible(r) {
 				continue
-			}
-			if (fe.Kind == "vpc" && t.v.vpcVisible(fe.Name)) || (fe.Kind == "subnet" && t.v.subnetVisible(fe.Name)) {
-				continue
-			}
-			if fe.Kind == "nic" {
-				if i := nicKind.find(t.p, fe.Name); i >= 0 && t.v.subnetVisible(t.p.NICs[i].Subnet) {
-					continue
-				}
 			}
 			t.log.WithError(err).WithField("account", t.v.pr.Account).Warn("api: change rejected by validation of objects the caller cannot see")
 			return conflict("", "the change conflicts with objects outside your account")
@@ -105,10 +115,23 @@ func (t *txn) checked(err error) error {
 func (s *server) run(ctx context.Context, pr Principal, dryRun bool, change func(t *txn) error) (*txn, int64, error) {
 	var last *txn
 	fn := func(p *model.Policy) error {
-		t := &txn{v: newView(pr, p), p: p, touched: map[ref]bool{}, paths: map[ref]string{}, log: s.log}
+		// Default groups missing from a policy stored before they existed
+		// are there to change like the stored ones.
+		model.EnsureDefaultGroups(p)
+		t := &txn{v: newView(pr, p), p: p, touched: map[ref]bool{}, paths: map[ref]string{}, log: s.log,
+			accounts: make(map[string]bool, len(p.Accounts))}
+		for _, a := range p.Accounts {
+			t.accounts[a.Name] = true
+		}
 		last = t
 		if err := change(t); err != nil {
 			return err
+		}
+		t.v.reindex()
+		for _, check := range t.checks {
+			if err := check(); err != nil {
+				return err
+			}
 		}
 		if !t.changed {
 			return errUnchanged
@@ -146,12 +169,16 @@ type listResponse[T any] struct {
 	Items []T `json:"items"`
 }
 
+// policy reads the policy to answer a read. Default groups that a policy
+// stored before they existed lacks are shown as the next write stores them.
 func (s *server) policy(ctx context.Context, w http.ResponseWriter) (*model.Policy, error) {
 	p, rev, err := s.b.Policy(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read policy: %w", err)
 	}
 	setRevision(w, rev)
+	p = p.Clone() // the backend's; not ours to change
+	model.EnsureDefaultGroups(p)
 	return p, nil
 }
 
@@ -211,11 +238,17 @@ func createHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 				return conflict("name", "%s %q already exists", k.singular, name)
 			}
 			o := obj
+			if k.created != nil {
+				if err := k.created(&o); err != nil {
+					return err
+				}
+			}
 			if err := k.merge(t.v, nil, &o); err != nil {
 				return err
 			}
 			*k.items(t.p) = append(*k.items(t.p), o)
 			t.touch(ref{k.singular, name}, "")
+			later(t, k, nil, o, "")
 			return nil
 		})
 		if err != nil {
@@ -250,6 +283,9 @@ func updateHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 			if i < 0 || !canSee(k, t.v, &items[i]) {
 				return notFound("%s %q not found", k.singular, name)
 			}
+			if !canWrite(k, t.v, &items[i]) {
+				return readOnly(k.singular, name)
+			}
 			o, old := obj, items[i]
 			if err := k.merge(t.v, &old, &o); err != nil {
 				return err
@@ -259,6 +295,7 @@ func updateHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 			}
 			items[i] = o
 			t.touch(ref{k.singular, name}, "")
+			later(t, k, &old, o, "")
 			return nil
 		})
 		if err != nil {
@@ -283,12 +320,20 @@ func deleteHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 			if i < 0 || !canSee(k, t.v, &(*items)[i]) {
 				return notFound("%s %q not found", k.singular, name)
 			}
+			if !canWrite(k, t.v, &(*items)[i]) {
+				return readOnly(k.singular, name)
+			}
+			if k.deletable != nil {
+				if err := k.deletable(&(*items)[i]); err != nil {
+					return err
+				}
+			}
 			var users []ref
 			if k.users != nil {
 				users = k.users(t.p, name)
 			}
 			if len(users) > 0 {
-				return conflict("", "%s", usersMessage(ref{k.singular, name}, users))
+				return conflict("", "%s", usersMessage(ref{k.singular, name}, users, t.v.refVisible))
 			}
 			*items = append((*items)[:i:i], (*items)[i+1:]...)
 			t.changed = true

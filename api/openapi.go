@@ -29,29 +29,46 @@ type queryParam struct{ name, typ, description string }
 
 // fieldDocs describes fields of the schemas (schema.json_name).
 var fieldDocs = map[string]string{
-	"VPC.account":          "Owning account. Defaults to (and must be) the token's account for account tokens.",
-	"VPC.cidr":             "IPv4 CIDR, /16 to /28. Immutable.",
-	"VPC.vni":              "Tunnel key, assigned when 0 (only an admin may choose it). Immutable once assigned.",
-	"Subnet.vpc":           "The VPC (of the caller's account). Immutable.",
-	"Subnet.cidr":          "IPv4 CIDR inside the VPC, /28 or larger. Immutable.",
-	"NIC.name":             "The iface-id hypervisors set in external_ids:iface-id.",
-	"NIC.subnet":           "The subnet. Immutable.",
-	"NIC.host":             "Host the NIC is placed on (must exist); empty for unplaced.",
-	"NIC.mac":              "Assigned when empty. Immutable once assigned.",
-	"NIC.ip":               "Primary IPv4 address; the lowest free address of the subnet when empty.",
-	"NIC.port_key":         "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
-	"NIC.ct_zone":          "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
-	"Host.underlay_ip":     "IPv4 address tunnels use.",
-	"Host.encap":           "vxlan (default), gre or geneve.",
-	"Host.ovsdb":           "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
-	"Host.datapath_type":   "netdev (default) or system.",
-	"Error.code":           "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
-	"Error.field":          "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
-	"Change.op":            "create, update or unchanged.",
-	"Change.fields":        "For updates, the fields that change.",
-	"TokenRequest.account": "Account the token acts for; empty for an admin token.",
-	"TokenRequest.admin":   "Create an admin token (no account).",
-	"NewToken.secret":      "The bearer secret; shown only in this response.",
+	"VPC.account":           "Owning account. Defaults to (and must be) the token's account for account tokens.",
+	"VPC.cidr":              "IPv4 CIDR, /16 to /28. Immutable.",
+	"VPC.vni":               "Tunnel key, assigned when 0 (only an admin may choose it). Immutable once assigned.",
+	"Subnet.vpc":            "The VPC (of the caller's account). Immutable.",
+	"Subnet.cidr":           "IPv4 CIDR inside the VPC, /28 or larger. Immutable.",
+	"NIC.name":              "The iface-id hypervisors set in external_ids:iface-id.",
+	"NIC.subnet":            "The subnet. Immutable.",
+	"NIC.host":              "Host the NIC is placed on (must exist); empty for unplaced.",
+	"NIC.mac":               "Assigned when empty. Immutable once assigned.",
+	"NIC.ip":                "Primary IPv4 address; the lowest free address of the subnet when empty.",
+	"NIC.port_key":          "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
+	"NIC.ct_zone":           "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
+	"Host.underlay_ip":      "IPv4 address tunnels use.",
+	"Host.encap":            "vxlan (default), gre or geneve.",
+	"Host.ovsdb":            "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
+	"Host.datapath_type":    "netdev (default) or system.",
+	"Error.code":            "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
+	"Error.field":           "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
+	"Change.op":             "create, update or unchanged.",
+	"Change.fields":         "For updates, the fields that change.",
+	"TokenRequest.account":  "Account the token acts for; empty for an admin token.",
+	"TokenRequest.admin":    "Create an admin token (no account).",
+	"NewToken.secret":       "The bearer secret; shown only in this response.",
+	"VPC.shared":            "NICs and security groups of every account may be in the VPC, isolated by security groups only; other accounts see it and its subnets read-only. Only an admin may set it.",
+	"NIC.account":           "Owning account; the VPC's by default. Only a shared VPC holds NICs of other accounts (an account token's NIC there is its own).",
+	"NIC.security_groups":   "Groups of the NIC's VPC and account; empty: its account's default group. Left out on update, they stay.",
+	"SecurityGroup.vpc":     "The VPC (the caller's, or a shared one). Immutable.",
+	"SecurityGroup.account": "Owning account; the token's account for account tokens. Immutable.",
+	"SecurityGroup.default": "The account's default group of the VPC (<vpc>-default, or <vpc>-<account>-default in a shared VPC), created with the VPC; cannot be created or deleted by hand.",
+	"SecurityGroup.ingress": "Allowed incoming traffic. Left out on update, the rules stay.",
+	"SecurityGroup.egress":  "Allowed outgoing traffic; all egress when left out on create. Left out on update, the rules stay.",
+	"SecurityGroup.grants":  "Accounts that may name this group as a peer in their rules. Left out on update, they stay.",
+	"Rule.id":               "Assigned when 0 (only an admin may choose it); names the rule in flows. Given alone to revoke, it selects the rule.",
+	"Rule.protocol":         "tcp, udp, icmp, all or an IP protocol number 0-255.",
+	"Rule.ports":            "tcp/udp destination port or range (\"22\", \"8000-8080\"); empty: all.",
+	"Rule.icmp_type":        "icmp type 0-255; absent: any.",
+	"Rule.icmp_code":        "icmp code 0-255 (needs icmp_type); absent: any.",
+	"Rule.cidr":             "Peer network (the source of ingress, the destination of egress); or group.",
+	"Rule.group":            "Peer security group of the same VPC: its members' addresses. Of another account only if granted to the group's account.",
+	"GrantRequest.account":  "The account to grant the group to.",
 }
 
 // requiredFields lists the fields a schema must have.
@@ -60,6 +77,7 @@ var requiredFields = map[string][]string{
 	"Host": {"name", "underlay_ip"}, "Error": {"code", "message"}, "Change": {"op", "kind", "name"},
 	"ApplyResult": {"changes", "dry_run"}, "NewToken": {"id", "secret", "admin"}, "TokenInfo": {"id", "admin", "created"},
 	"SecondaryIPRequest": {"ip"}, "Detail": {"message"},
+	"SecurityGroup": {"name", "vpc"}, "GrantRequest": {"account"}, "NICGroupsRequest": {"security_groups"},
 }
 
 var pathParamRE = regexp.MustCompile(`\{(\w+)\}`)
@@ -86,7 +104,7 @@ func openAPIDocument(routes []route) []byte {
 		"info": map[string]any{
 			"title":   "OpenVPC tenant API",
 			"version": "1",
-			"description": "Accounts, VPCs, subnets, NICs and hosts of OpenVPC, declarative apply/export, and API tokens. " +
+			"description": "Accounts, VPCs, subnets, NICs, hosts and security groups of OpenVPC, declarative apply/export, and API tokens. " +
 				"Authenticate with Authorization: Bearer <token>. An account token sees and changes only its account's " +
 				"VPCs, subnets and NICs; accounts, hosts and tokens need an admin token. Every error is a JSON Error.",
 		},
@@ -214,6 +232,10 @@ func typeSchema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "format": "date-time"}
 	}
 	switch t.Kind() {
+	case reflect.Pointer:
+		s := typeSchema(t.Elem())
+		s["nullable"] = true
+		return s
 	case reflect.String:
 		return map[string]any{"type": "string"}
 	case reflect.Bool:

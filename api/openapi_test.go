@@ -22,6 +22,11 @@ var wantRoutes = []string{
 	"GET /v1/hosts", "POST /v1/hosts", "GET /v1/hosts/{name}", "PUT /v1/hosts/{name}", "DELETE /v1/hosts/{name}",
 	"GET /v1/tokens", "POST /v1/tokens", "GET /v1/tokens/{id}", "DELETE /v1/tokens/{id}",
 	"POST /v1/apply", "GET /v1/export", "GET /openapi.json",
+	"GET /v1/security-groups", "POST /v1/security-groups", "GET /v1/security-groups/{name}", "PUT /v1/security-groups/{name}", "DELETE /v1/security-groups/{name}",
+	"POST /v1/security-groups/{name}/ingress", "POST /v1/security-groups/{name}/egress",
+	"POST /v1/security-groups/{name}/ingress/revoke", "POST /v1/security-groups/{name}/egress/revoke",
+	"POST /v1/security-groups/{name}/grants", "DELETE /v1/security-groups/{name}/grants/{account}",
+	"PUT /v1/nics/{name}/security-groups",
 }
 
 func TestOpenAPI(t *testing.T) {
@@ -89,7 +94,7 @@ func TestOpenAPI(t *testing.T) {
 	// public document), never 404 or 405.
 	for r := range documented {
 		method, path, _ := strings.Cut(r, " ")
-		path = strings.NewReplacer("{name}", "x", "{id}", "x", "{ip}", "10.0.0.1").Replace(path)
+		path = strings.NewReplacer("{name}", "x", "{id}", "x", "{ip}", "10.0.0.1", "{account}", "x").Replace(path)
 		code, body := e.do(method, path, "", nil)
 		if code != 401 && !(path == "/openapi.json" && code == 200) {
 			t.Errorf("%s %s without a token: %d %s", method, path, code, body)

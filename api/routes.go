@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/openvpc/openvpc/model"
 )
@@ -15,6 +16,32 @@ func (s *server) routes() []route {
 	rs = append(rs, crudRoutes(s, subnetKind, "Subnet", "Subnets, owned by their VPC's account.")...)
 	rs = append(rs, crudRoutes(s, nicKind, "NIC", "NICs, owned by their subnet's account. A NIC created without ip or mac gets them assigned.")...)
 	rs = append(rs, crudRoutes(s, hostKind, "Host", "Hypervisors. Admin only.")...)
+	rs = append(rs, crudRoutes(s, securityGroupKind, "SecurityGroup", "Security groups: those of the caller's account and those in its VPCs. "+
+		"A group created without egress rules allows all egress; default groups come and go with their VPC.")...)
+	const sg = "/v1/security-groups/{name}"
+	for _, d := range directions {
+		dir := d.String()
+		rs = append(rs,
+			route{method: http.MethodPost, path: sg + "/" + dir, auth: authAny, h: s.authorizeRule(d), doc: opDoc{
+				id: "authorize" + capitalize(dir), tag: "security-groups", summary: "Add an " + dir + " rule (409 if the group has the same rule); returns the group. " +
+					"A peer group must be the group's account's own or granted to it.",
+				request: "Rule", response: "SecurityGroup", status: http.StatusCreated, write: true}},
+			route{method: http.MethodPost, path: sg + "/" + dir + "/revoke", auth: authAny, h: s.revokeRule(d), doc: opDoc{
+				id: "revoke" + capitalize(dir), tag: "security-groups", summary: "Remove the " + dir + " rule with the body's id, or else the rule allowing the same traffic as the body; returns the group.",
+				request: "Rule", response: "SecurityGroup", status: http.StatusOK, write: true}},
+		)
+	}
+	rs = append(rs,
+		route{method: http.MethodPost, path: sg + "/grants", auth: authAny, h: s.addGrant, doc: opDoc{
+			id: "grantSecurityGroup", tag: "security-groups", summary: "Let another account name the group as a peer in its rules (group owner or admin); returns the group.",
+			request: "GrantRequest", response: "SecurityGroup", status: http.StatusCreated, write: true}},
+		route{method: http.MethodDelete, path: sg + "/grants/{account}", auth: authAny, h: s.removeGrant, doc: opDoc{
+			id: "revokeSecurityGroupGrant", tag: "security-groups", summary: "Revoke a grant; the other account's rules naming the group stay, inactive. Returns the group.",
+			response: "SecurityGroup", status: http.StatusOK, write: true}},
+		route{method: http.MethodPut, path: "/v1/nics/{name}/security-groups", auth: authAny, h: s.setNICGroups, doc: opDoc{
+			id: "setNICSecurityGroups", tag: "nics", summary: "Replace the security groups of a NIC (an empty list: its account's default group); returns the NIC.",
+			request: "NICGroupsRequest", response: "NIC", status: http.StatusOK, write: true}},
+	)
 	rs = append(rs,
 		route{method: http.MethodPost, path: "/v1/nics/{name}/secondary-ips", auth: authAny, h: s.addSecondaryIP, doc: opDoc{
 			id: "addSecondaryIP", tag: "nics", summary: "Add a secondary IP to a NIC; returns the NIC.",
@@ -87,6 +114,17 @@ var schemaTypes = map[string]any{
 	"NewToken":           NewToken{},
 	"TokenInfo":          TokenInfo{},
 	"SecondaryIPRequest": secondaryIPRequest{},
+	"SecurityGroup":      model.SecurityGroup{},
+	"Rule":               model.Rule{},
+	"GrantRequest":       GrantRequest{},
+	"NICGroupsRequest":   NICGroupsRequest{},
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func (s *server) serveOpenAPI(w http.ResponseWriter, r *http.Request, _ Principal) error {

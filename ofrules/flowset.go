@@ -10,10 +10,23 @@ import (
 // the first, which the compiler treats as a bug to be caught by tests.
 type FlowSet struct {
 	flows map[Key]*Flow
+	// conj indexes the conjunction actions of merged flows, so merging n
+	// clauses into one flow costs O(n), not O(n²); their actions are
+	// sorted once, by settle, before anyone reads them.
+	conj  map[Key]map[Conjunction]bool
+	dirty map[Key]bool
 }
 
 // NewFlowSet returns an empty set.
 func NewFlowSet() *FlowSet { return &FlowSet{flows: make(map[Key]*Flow)} }
+
+// settle sorts the conjunction actions of flows merged since the last call.
+func (s *FlowSet) settle() {
+	for k := range s.dirty {
+		sortConj(s.flows[k].Actions)
+	}
+	s.dirty = nil
+}
 
 // Len is the number of flows.
 func (s *FlowSet) Len() int { return len(s.flows) }
@@ -24,7 +37,7 @@ func (s *FlowSet) Add(f Flow) bool {
 	k := f.Key()
 	if old, ok := s.flows[k]; ok {
 		if isConjOnly(old.Actions) && isConjOnly(f.Actions) {
-			old.Actions = mergeConj(old.Actions, f.Actions)
+			s.mergeConj(k, old, f.Actions)
 			return true
 		}
 		return ActionsText(old.Actions, nil) == ActionsText(f.Actions, nil) && old.Cookie == f.Cookie
@@ -36,6 +49,7 @@ func (s *FlowSet) Add(f Flow) bool {
 
 // Get returns the flow with key k.
 func (s *FlowSet) Get(k Key) (Flow, bool) {
+	s.settle()
 	f, ok := s.flows[k]
 	if !ok {
 		return Flow{}, false
@@ -46,6 +60,7 @@ func (s *FlowSet) Get(k Key) (Flow, bool) {
 // Flows returns the flows sorted by table, descending priority, then match
 // text: a deterministic order for text output and golden tests.
 func (s *FlowSet) Flows() []Flow {
+	s.settle()
 	out := make([]Flow, 0, len(s.flows))
 	for _, f := range s.flows {
 		out = append(out, *f)
@@ -94,16 +109,31 @@ func isConjOnly(acts []Action) bool {
 	return true
 }
 
-func mergeConj(a, b []Action) []Action {
-	seen := make(map[Conjunction]bool, len(a)+len(b))
-	var out []Action
-	for _, x := range append(append([]Action{}, a...), b...) {
-		c := x.(Conjunction)
-		if !seen[c] {
+func (s *FlowSet) mergeConj(k Key, old *Flow, add []Action) {
+	if s.conj == nil {
+		s.conj = map[Key]map[Conjunction]bool{}
+		s.dirty = map[Key]bool{}
+	}
+	seen := s.conj[k]
+	if seen == nil {
+		seen = make(map[Conjunction]bool, len(old.Actions)+len(add))
+		// The first flow's actions become owned by the set before growing.
+		old.Actions = append([]Action(nil), old.Actions...)
+		for _, x := range old.Actions {
+			seen[x.(Conjunction)] = true
+		}
+		s.conj[k] = seen
+	}
+	for _, x := range add {
+		if c := x.(Conjunction); !seen[c] {
 			seen[c] = true
-			out = append(out, c)
+			old.Actions = append(old.Actions, c)
+			s.dirty[k] = true
 		}
 	}
+}
+
+func sortConj(out []Action) {
 	sort.Slice(out, func(i, j int) bool {
 		ci, cj := out[i].(Conjunction), out[j].(Conjunction)
 		if ci.ID != cj.ID {
@@ -111,7 +141,6 @@ func mergeConj(a, b []Action) []Action {
 		}
 		return ci.Clause < cj.Clause
 	})
-	return out
 }
 
 // Op is a flow-mod operation.
@@ -139,6 +168,8 @@ type FlowMod struct {
 // Diff returns the flow-mods that turn installed into desired: deletes
 // first, then modifies, then adds, each in deterministic order.
 func Diff(installed, desired *FlowSet) []FlowMod {
+	installed.settle()
+	desired.settle()
 	var del, mod, add []FlowMod
 	for k, f := range installed.flows {
 		if _, ok := desired.flows[k]; !ok {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/openvpc/openvpc/internal/policygen"
 	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/ofrules"
 )
 
 func genSnapshot(tb testing.TB, p policygen.Params) *Snapshot {
@@ -68,4 +69,143 @@ func TestGeneratedPoliciesCompile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sgShapes are the security-group scale shapes of BENCHMARKS.md.
+func sgShapes() []struct {
+	name string
+	pol  func() *model.Policy
+} {
+	return []struct {
+		name string
+		pol  func() *model.Policy
+	}{
+		// The OVN yardstick shapes: H hosts × P ports, G groups × 20 rules.
+		{"groups=50x20/2x200", func() *model.Policy {
+			return policygen.Generate(policygen.Params{Hosts: 2, NICsPerHost: 200, HostsPerVPC: 2, VPCsPerHost: 10, Groups: 50, RulesPerGroup: 20})
+		}},
+		{"groups=100x20/3x500", func() *model.Policy {
+			return policygen.Generate(policygen.Params{Hosts: 3, NICsPerHost: 500, HostsPerVPC: 3, VPCsPerHost: 10, Groups: 100, RulesPerGroup: 20})
+		}},
+		// 100 groups × 20 rules all in one VPC of 500 NICs per host.
+		{"groups=100x20/onevpc", func() *model.Policy {
+			return policygen.Generate(policygen.Params{Hosts: 3, NICsPerHost: 500, HostsPerVPC: 3, VPCsPerHost: 1, Groups: 100, RulesPerGroup: 20})
+		}},
+		// One group of 1,000 members referenced by 50 groups.
+		{"bigpeer=1000x50", func() *model.Policy { return bigPeerPolicy(1000, 50) }},
+		// 10,000 CIDR peers (one rule each) on one group.
+		{"cidrs=10000", func() *model.Policy { return cidrPolicy(10000) }},
+	}
+}
+
+// bigPeerPolicy: a group "peers" of `members` NICs, and `refs` groups each
+// with one NIC on h1 and a rule admitting tcp from "peers".
+func bigPeerPolicy(members, refs int) *model.Policy {
+	p := bigGroupPolicy(members, 0, 0)
+	for g := 0; g < refs; g++ {
+		name := fmt.Sprintf("ref%02d", g)
+		p.SecurityGroups = append(p.SecurityGroups, model.SecurityGroup{Name: name, VPC: "v",
+			Ingress: []model.Rule{{Protocol: "tcp", Ports: fmt.Sprint(8000 + g), Group: "peers"}},
+			Egress:  []model.Rule{model.AllEgress()}})
+		i := members + g
+		p.NICs = append(p.NICs, model.NIC{Name: fmt.Sprintf("r%02d", g), Subnet: fmt.Sprintf("s%d", i/250),
+			IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+4), Host: "h1", SecurityGroups: []string{name}})
+	}
+	return p
+}
+
+// cidrPolicy: one group with n ingress rules, each tcp 443 from its own /32
+// outside the VPC, on 50 NICs of h1.
+func cidrPolicy(n int) *model.Policy {
+	p := bigGroupPolicy(0, 0, 50)
+	for i := range p.SecurityGroups {
+		if p.SecurityGroups[i].Name == "svc" {
+			for k := 0; k < n; k++ {
+				p.SecurityGroups[i].Ingress = append(p.SecurityGroups[i].Ingress,
+					model.Rule{Protocol: "tcp", Ports: "443", CIDR: fmt.Sprintf("100.%d.%d.%d/32", 64+k/65536, k/256%256, k%256)})
+			}
+		}
+	}
+	return p
+}
+
+// BenchmarkCompileSecurityGroups compiles h1 (h000) of each shape, and
+// measures what one rule added to (then removed from) a group costs the
+// controller: rebuilding the policy, compiling the host and diffing
+// against its installed flows. Metrics: flows/host, sg-flows (tables
+// 30/55), mods per change.
+func BenchmarkCompileSecurityGroups(b *testing.B) {
+	for _, sh := range sgShapes() {
+		pol := sh.pol()
+		host := "h1"
+		if len(pol.Hosts) > 0 && pol.Hosts[0].Name == "h000" {
+			host = "h000"
+		}
+		b.Run(sh.name+"/compile", func(b *testing.B) {
+			s := boundSnapshot(b, pol)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var fs *ofrules.FlowSet
+			for i := 0; i < b.N; i++ {
+				var err error
+				if fs, err = Compile(s, host); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(fs.Len()), "flows/host")
+			b.ReportMetric(float64(sgFlows(fs)), "sg-flows")
+		})
+		b.Run(sh.name+"/rule-add-remove", func(b *testing.B) {
+			base := boundSnapshot(b, pol)
+			installed, err := Compile(base, host)
+			if err != nil {
+				b.Fatal(err)
+			}
+			// The rule goes into a group with members on the host.
+			grp := base.Net.NICs[hostNIC(base, host)].Groups[0].Name
+			b.ReportAllocs()
+			b.ResetTimer()
+			var mods int
+			for i := 0; i < b.N; i++ {
+				p := pol.Clone()
+				for j := range p.SecurityGroups {
+					if p.SecurityGroups[j].Name == grp {
+						p.SecurityGroups[j].Ingress = append(p.SecurityGroups[j].Ingress, model.Rule{Protocol: "tcp", Ports: "9999", CIDR: "192.0.2.0/24"})
+					}
+				}
+				for _, pp := range []*model.Policy{p, pol} { // add, then remove
+					s := boundSnapshot(b, pp)
+					fs, err := Compile(s, host)
+					if err != nil {
+						b.Fatal(err)
+					}
+					mods = len(ofrules.Diff(installed, fs))
+					installed = fs
+				}
+			}
+			b.ReportMetric(float64(mods), "mods/change")
+		})
+	}
+}
+
+func hostNIC(s *Snapshot, host string) string {
+	for name := range s.Hosts[host].Ports {
+		if len(s.Net.NICs[name].Groups) > 0 && !s.Net.NICs[name].Groups[0].Default {
+			return name
+		}
+	}
+	for name := range s.Hosts[host].Ports {
+		return name
+	}
+	return ""
+}
+
+func sgFlows(fs *ofrules.FlowSet) int {
+	n := 0
+	for _, f := range fs.Flows() {
+		if f.Table == TableEgressSg || f.Table == TableIngressSg {
+			n++
+		}
+	}
+	return n
 }

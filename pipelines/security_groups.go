@@ -110,27 +110,27 @@ func (c *compiler) sgRules(h sgHalf) {
 				members = append(members, m)
 			}
 		}
+		// Clause 1 (the member's port key) is the same for every rule of the
+		// group: collect its conjunction actions and add each member's
+		// flow once.
+		var portConj []ofrules.Action
 		for _, r := range g.Rules(h.dir) {
 			if r.Inactive != "" {
 				continue
-			}
-			ports := make(clause, len(members))
-			for i, m := range members {
-				ports[i] = ofrules.NewMatch(h.port.Match(uint64(m.PortKey)))
 			}
 			peer, peerAll := c.peerClause(h, r)
 			if !peerAll && len(peer) == 0 {
 				continue // a peer group without members allows nothing
 			}
 			l4 := l4Clause(r)
-			clauses := []clause{ports}
+			var clauses []clause
 			if !peerAll {
 				clauses = append(clauses, peer)
 			}
 			if l4 != nil {
 				clauses = append(clauses, l4)
 			}
-			if len(clauses) == 1 {
+			if len(clauses) == 0 {
 				for _, m := range members {
 					if o := plain[m.PortKey]; o == nil || r.ID < o.ID {
 						plain[m.PortKey] = r
@@ -138,9 +138,10 @@ func (c *compiler) sgRules(h sgHalf) {
 				}
 				continue
 			}
-			n := uint8(len(clauses))
+			n := uint8(len(clauses) + 1)
+			portConj = append(portConj, ofrules.Conjunction{ID: r.ID, Clause: 1, NClauses: n})
 			for i, cl := range clauses {
-				conj := ofrules.Conjunction{ID: r.ID, Clause: uint8(i + 1), NClauses: n}
+				conj := ofrules.Conjunction{ID: r.ID, Clause: uint8(i + 2), NClauses: n}
 				for _, m := range cl {
 					c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), m, conj)
 				}
@@ -148,6 +149,11 @@ func (c *compiler) sgRules(h sgHalf) {
 			c.add(h.sg, prioSgConj, cookie(CatSecGroup, uint64(r.ID)),
 				ofrules.NewMatch(ofrules.Exact(ofrules.ConjID, uint64(r.ID))),
 				h.rule.Load(uint64(r.ID)), gotoT(h.commit))
+		}
+		if len(portConj) > 0 {
+			for _, m := range members {
+				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), ofrules.NewMatch(h.port.Match(uint64(m.PortKey))), portConj...)
+			}
 		}
 	}
 	keys := make([]uint32, 0, len(plain))

@@ -10,6 +10,8 @@
 //	<prefix>subnet/<name>     JSON model.Subnet
 //	<prefix>nic/<name>        JSON model.NIC (IP, MAC, port key pinned)
 //	<prefix>host/<name>       JSON model.Host
+//	<prefix>security_group/<name>  JSON model.SecurityGroup (rule IDs pinned;
+//	                          VPCs' default groups too, created and deleted with them)
 //	<prefix>meta/generation   "<counter> <commit id>", rewritten by every policy commit
 //	<prefix>meta/admin-token  id of the first admin token (created once)
 //	<prefix>tokens/<sha256>   JSON token record; the secret itself is never stored

@@ -78,6 +78,7 @@ func basePolicy() *model.Policy {
 func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	t.Helper()
 	p = p.Clone()
+	model.EnsureDefaultGroups(p)
 	if err := model.AllocateIPs(p); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +92,7 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	sort.Slice(p.Subnets, func(i, j int) bool { return p.Subnets[i].Name < p.Subnets[j].Name })
 	sort.Slice(p.NICs, func(i, j int) bool { return p.NICs[i].Name < p.NICs[j].Name })
 	sort.Slice(p.Hosts, func(i, j int) bool { return p.Hosts[i].Name < p.Hosts[j].Name })
+	sort.Slice(p.SecurityGroups, func(i, j int) bool { return p.SecurityGroups[i].Name < p.SecurityGroups[j].Name })
 	return p
 }
 
@@ -114,6 +116,15 @@ func nic(p *model.Policy, name string) *model.NIC {
 	for i := range p.NICs {
 		if p.NICs[i].Name == name {
 			return &p.NICs[i]
+		}
+	}
+	return nil
+}
+
+func group(p *model.Policy, name string) *model.SecurityGroup {
+	for i := range p.SecurityGroups {
+		if p.SecurityGroups[i].Name == name {
+			return &p.SecurityGroups[i]
 		}
 	}
 	return nil

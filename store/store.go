@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,9 +77,13 @@ const (
 	KindSubnet  = "subnet"
 	KindNIC     = "nic"
 	KindHost    = "host"
+	// KindSecurityGroup is a security group (model.SecurityGroup); the
+	// default groups of VPCs are stored like any other, so that their rules
+	// can be edited.
+	KindSecurityGroup = "security_group"
 )
 
-var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost}
+var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup}
 
 const (
 	genKey        = "meta/generation"
@@ -225,6 +231,8 @@ func decodeObject(p *model.Policy, kind, name string, data []byte) error {
 		p.NICs, err = decodeInto(p.NICs, data, name, func(o model.NIC) string { return o.Name })
 	case KindHost:
 		p.Hosts, err = decodeInto(p.Hosts, data, name, func(o model.Host) string { return o.Name })
+	case KindSecurityGroup:
+		p.SecurityGroups, err = decodeInto(p.SecurityGroups, data, name, func(o model.SecurityGroup) string { return o.Name })
 	default:
 		return errUnknownKind
 	}
@@ -278,6 +286,11 @@ func (s *Store) encodePolicy(p *model.Policy) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	for _, o := range p.SecurityGroups {
+		if err := add(KindSecurityGroup, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -292,7 +305,10 @@ func (s *Store) Policy(ctx context.Context) (*model.Policy, int64, error) {
 
 // Update applies fn to a copy of the current policy and commits the result
 // atomically (one etcd transaction, only the keys that changed). Before the
-// commit, NICs without an IP get one (model.AllocateIPs), the result is
+// commit, default security groups follow their VPCs and accounts
+// (model.EnsureDefaultGroups: created with a VPC, or with an account's first
+// NIC in a shared VPC, deleted with them), grants to deleted accounts are
+// dropped, NICs without an IP get one (model.AllocateIPs), the result is
 // validated (model.Build; its error is returned unchanged: errors.Join of
 // *model.FieldError) and the assigned VNIs, MACs and port keys are pinned
 // (model.Pin) so they never change afterwards.
@@ -402,10 +418,13 @@ func (s *Store) tryUpdate(ctx context.Context, u *update) (int64, error) {
 	if err := u.fn(p); err != nil {
 		return 0, err
 	}
-	if err := model.AllocateIPs(p); err != nil {
+	// Before Cascade, which deletes an account's default groups: rules
+	// naming them must keep the account.
+	if err := checkAccountDeletes(sn.policy, p); err != nil {
 		return 0, err
 	}
-	if err := checkAccountDeletes(sn.policy, p); err != nil {
+	Cascade(sn.policy, p)
+	if err := model.AllocateIPs(p); err != nil {
 		return 0, err
 	}
 	n, err := model.Build(p)
@@ -585,10 +604,29 @@ func checkAccountDeletes(old, p *model.Policy) error {
 }
 
 // InUse lists the objects of p that refer to the object kind/name, as
-// "kind name" (e.g. "nic a"), sorted: VPCs of an account, subnets of a VPC,
-// NICs of a subnet or placed on a host. NICs have no users.
+// "kind name" (e.g. "nic a"), sorted: VPCs of an account (and, in shared
+// VPCs of other accounts, its NICs, its non-default security groups and
+// rules of other groups naming its groups), subnets and non-default
+// security groups of a VPC, NICs of a subnet or placed on a host, NICs in
+// a security group and other groups whose rules name it as their peer.
+// Default groups never keep their VPC or account alive: they are deleted
+// with them (Cascade). NICs have no users.
 func InUse(p *model.Policy, kind, name string) []string {
 	var out []string
+	owner := map[string]string{} // vpc → account
+	for _, v := range p.VPCs {
+		owner[v.Name] = v.Account
+	}
+	vpcOfSubnet := map[string]string{}
+	for _, s := range p.Subnets {
+		vpcOfSubnet[s.Name] = s.VPC
+	}
+	groupOwner := func(g *model.SecurityGroup) string {
+		if g.Account != "" {
+			return g.Account
+		}
+		return owner[g.VPC]
+	}
 	switch kind {
 	case KindAccount:
 		for _, v := range p.VPCs {
@@ -596,10 +634,38 @@ func InUse(p *model.Policy, kind, name string) []string {
 				out = append(out, KindVPC+" "+v.Name)
 			}
 		}
+		// In other accounts' (shared) VPCs; its own VPCs are listed above.
+		for _, n := range p.NICs {
+			if n.Account == name && owner[vpcOfSubnet[n.Subnet]] != name {
+				out = append(out, KindNIC+" "+n.Name)
+			}
+		}
+		mine := map[string]bool{}
+		for i := range p.SecurityGroups {
+			g := &p.SecurityGroups[i]
+			if groupOwner(g) != name || owner[g.VPC] == name {
+				continue
+			}
+			mine[g.Name] = true
+			if !g.Default {
+				out = append(out, KindSecurityGroup+" "+g.Name)
+			}
+		}
+		for i := range p.SecurityGroups {
+			g := &p.SecurityGroups[i]
+			if !mine[g.Name] && owner[g.VPC] != name && namesPeer(g, func(peer string) bool { return mine[peer] }) {
+				out = append(out, KindSecurityGroup+" "+g.Name)
+			}
+		}
 	case KindVPC:
 		for _, s := range p.Subnets {
 			if s.VPC == name {
 				out = append(out, KindSubnet+" "+s.Name)
+			}
+		}
+		for _, g := range p.SecurityGroups {
+			if g.VPC == name && !g.Default {
+				out = append(out, KindSecurityGroup+" "+g.Name)
 			}
 		}
 	case KindSubnet:
@@ -614,9 +680,45 @@ func InUse(p *model.Policy, kind, name string) []string {
 				out = append(out, KindNIC+" "+n.Name)
 			}
 		}
+	case KindSecurityGroup:
+		var sg *model.SecurityGroup
+		for i := range p.SecurityGroups {
+			if p.SecurityGroups[i].Name == name {
+				sg = &p.SecurityGroups[i]
+			}
+		}
+		for _, n := range p.NICs {
+			member := slices.Contains(n.SecurityGroups, name)
+			if len(n.SecurityGroups) == 0 && sg != nil && sg.Default {
+				// No groups: the NIC is in its account's default group.
+				vpc := vpcOfSubnet[n.Subnet]
+				member = model.DefaultGroupName(vpc, owner[vpc], cmp.Or(n.Account, owner[vpc])) == name
+			}
+			if member {
+				out = append(out, KindNIC+" "+n.Name)
+			}
+		}
+		for i := range p.SecurityGroups {
+			g := &p.SecurityGroups[i]
+			if g.Name != name && namesPeer(g, func(peer string) bool { return peer == name }) {
+				out = append(out, KindSecurityGroup+" "+g.Name)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// namesPeer reports whether a rule of g names a peer group matching is.
+func namesPeer(g *model.SecurityGroup, is func(peer string) bool) bool {
+	for _, rs := range [][]model.Rule{g.Ingress, g.Egress} {
+		for _, r := range rs {
+			if r.Group != "" && is(r.Group) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -165,13 +165,21 @@ var kinds = map[string]string{
 	"subnet": "subnets", "subnets": "subnets",
 	"nic": "nics", "nics": "nics",
 	"host": "hosts", "hosts": "hosts",
+	// As in URLs, as in policy documents and errors, and short.
+	"security-group": "security-groups", "security-groups": "security-groups",
+	"security_group": "security-groups", "security_groups": "security-groups",
+	"sg": "security-groups", "sgs": "security-groups",
 }
+
+// Kinds lists the kind names collection accepts, singular, as the CLI
+// offers them.
+var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group"}
 
 // collection maps a kind ("vpc" or "vpcs") to its path.
 func collection(kind string) (string, error) {
 	p, ok := kinds[strings.ToLower(kind)]
 	if !ok {
-		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic or host)", kind)
+		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host or security-group)", kind)
 	}
 	return "/v1/" + p, nil
 }
@@ -260,6 +268,95 @@ func (c *Client) AddSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC
 func (c *Client) RemoveSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC, error) {
 	var n model.NIC
 	if err := c.do(ctx, http.MethodDelete, "/v1/nics/"+url.PathEscape(nic)+"/secondary-ips/"+url.PathEscape(ip), nil, nil, "", &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// Direction of a security group rule, as in the API's paths.
+type Direction string
+
+// Directions.
+const (
+	Ingress Direction = "ingress"
+	Egress  Direction = "egress"
+)
+
+func groupPath(group string) string { return "/v1/security-groups/" + url.PathEscape(group) }
+
+// groupVerb POSTs body to a path under a security group and returns the
+// group as stored.
+func (c *Client) groupVerb(ctx context.Context, method, path string, body any) (*model.SecurityGroup, error) {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = encode(body); err != nil {
+			return nil, err
+		}
+	}
+	ct := ""
+	if data != nil {
+		ct = "application/json"
+	}
+	var g model.SecurityGroup
+	if err := c.do(ctx, method, path, nil, data, ct, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// Authorize adds a rule to a security group (409 if it has the same rule)
+// and returns the group.
+func (c *Client) Authorize(ctx context.Context, group string, d Direction, r model.Rule) (*model.SecurityGroup, error) {
+	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/"+string(d), r)
+}
+
+// AuthorizeIngress adds an ingress rule; see Authorize.
+func (c *Client) AuthorizeIngress(ctx context.Context, group string, r model.Rule) (*model.SecurityGroup, error) {
+	return c.Authorize(ctx, group, Ingress, r)
+}
+
+// AuthorizeEgress adds an egress rule; see Authorize.
+func (c *Client) AuthorizeEgress(ctx context.Context, group string, r model.Rule) (*model.SecurityGroup, error) {
+	return c.Authorize(ctx, group, Egress, r)
+}
+
+// Revoke removes the rule of a security group with r's ID or, if that is
+// 0, the rule allowing the same traffic as r; it returns the group.
+func (c *Client) Revoke(ctx context.Context, group string, d Direction, r model.Rule) (*model.SecurityGroup, error) {
+	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/"+string(d)+"/revoke", r)
+}
+
+// RevokeIngress removes an ingress rule; see Revoke.
+func (c *Client) RevokeIngress(ctx context.Context, group string, r model.Rule) (*model.SecurityGroup, error) {
+	return c.Revoke(ctx, group, Ingress, r)
+}
+
+// RevokeEgress removes an egress rule; see Revoke.
+func (c *Client) RevokeEgress(ctx context.Context, group string, r model.Rule) (*model.SecurityGroup, error) {
+	return c.Revoke(ctx, group, Egress, r)
+}
+
+// Grant lets account name the group as a peer in its rules.
+func (c *Client) Grant(ctx context.Context, group, account string) (*model.SecurityGroup, error) {
+	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/grants", map[string]string{"account": account})
+}
+
+// RevokeGrant revokes a grant; the account's rules naming the group stay,
+// inactive.
+func (c *Client) RevokeGrant(ctx context.Context, group, account string) (*model.SecurityGroup, error) {
+	return c.groupVerb(ctx, http.MethodDelete, groupPath(group)+"/grants/"+url.PathEscape(account), nil)
+}
+
+// SetNICGroups replaces the security groups of a NIC (none: its account's
+// default group) and returns the NIC.
+func (c *Client) SetNICGroups(ctx context.Context, nic string, groups []string) (*model.NIC, error) {
+	body, err := encode(map[string][]string{"security_groups": groups})
+	if err != nil {
+		return nil, err
+	}
+	var n model.NIC
+	if err := c.do(ctx, http.MethodPut, "/v1/nics/"+url.PathEscape(nic)+"/security-groups", nil, body, "application/json", &n); err != nil {
 		return nil, err
 	}
 	return &n, nil

@@ -8,10 +8,19 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+
+	"github.com/openvpc/openvpc/api/client"
 )
 
 func main() {
-	app := &cli.App{
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "openvpc:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
 		Name:  "openvpc",
 		Usage: "VPC networking and security groups on Open vSwitch",
 		Flags: []cli.Flag{
@@ -36,6 +45,12 @@ func main() {
 			updateCmd(),
 			deleteCmd(),
 			nicCmd(),
+			authorizeCmd(client.Ingress),
+			authorizeCmd(client.Egress),
+			revokeCmd(client.Ingress),
+			revokeCmd(client.Egress),
+			grantCmd(false),
+			grantCmd(true),
 			tokenCmd(),
 			validateCmd(),
 			compileCmd(),
@@ -45,9 +60,5 @@ func main() {
 			demoCmd(),
 			completionCmd(),
 		},
-	}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "openvpc:", err)
-		os.Exit(1)
 	}
 }

@@ -85,15 +85,32 @@ func apiClient(c *cli.Context) (*client.Client, error) {
 
 var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, json or yaml"}
 
-func kindsUsage() string { return "account, vpc, subnet, nic, host" }
+func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
+
+// printKind prints objects of a kind: security groups as a table of their
+// rules, everything else (and any JSON or YAML) as printObjects does.
+func printKind(format, kind string, objs []map[string]any, single bool) error {
+	if format == "table" && isGroupKind(kind) {
+		gs, err := decodeGroups(objs)
+		if err != nil {
+			return err
+		}
+		return printGroups(format, gs, single)
+	}
+	return printObjects(format, objs, single)
+}
 
 func getCmd() *cli.Command {
 	return &cli.Command{
-		Name:      "get",
-		Usage:     "list objects of a kind, or show one (" + kindsUsage() + ")",
-		ArgsUsage: "KIND [NAME]",
-		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Name:         "get",
+		Usage:        "list objects of a kind, or show one (" + kindsUsage() + ")",
+		ArgsUsage:    "KIND [NAME]",
+		Flags:        append([]cli.Flag{outputFlag}, serverFlags...),
+		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if err := noFlagArgs(c); err != nil {
+				return err
+			}
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return errors.New("get: want KIND [NAME]")
 			}
@@ -111,7 +128,7 @@ func getCmd() *cli.Command {
 			} else if err := cl.List(c.Context, c.Args().Get(0), &objs); err != nil {
 				return err
 			}
-			return printObjects(c.String("output"), objs, c.NArg() == 2)
+			return printKind(c.String("output"), c.Args().Get(0), objs, c.NArg() == 2)
 		},
 	}
 }
@@ -209,7 +226,7 @@ func setFields(obj map[string]any, sets []string) error {
 			return fmt.Errorf("--set %q: want field=value", s)
 		}
 		switch k {
-		case "secondary_ips":
+		case "secondary_ips", "security_groups", "grants":
 			var list []string
 			if v != "" {
 				list = strings.Split(v, ",")
@@ -221,6 +238,12 @@ func setFields(obj map[string]any, sets []string) error {
 				return fmt.Errorf("--set %s: %q is not a number", k, v)
 			}
 			obj[k] = n
+		case "shared", "default":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("--set %s: %q is not true or false", k, v)
+			}
+			obj[k] = b
 		default:
 			obj[k] = v
 		}
@@ -243,14 +266,21 @@ func readObjectFile(path string) (map[string]any, error) {
 func createCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "create",
-		Usage:     "create an object: openvpc create vpc web --set account=acme --set cidr=10.0.0.0/16 (or -f object.yaml)",
+		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh",
 		ArgsUsage: "KIND [NAME]",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "object as YAML or JSON"},
+			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups)"},
+			&cli.StringFlag{Name: "account", Usage: "same as --set account=A"},
+			&cli.StringFlag{Name: "description", Usage: "same as --set description=D (security groups)"},
 			outputFlag,
 		}, serverFlags...),
+		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if err := noFlagArgs(c); err != nil {
+				return err
+			}
 			if c.NArg() < 1 || c.NArg() > 2 {
 				return errors.New("create: want KIND [NAME]")
 			}
@@ -264,6 +294,11 @@ func createCmd() *cli.Command {
 			if c.NArg() == 2 {
 				obj["name"] = c.Args().Get(1)
 			}
+			for _, f := range []string{"vpc", "account", "description"} {
+				if c.IsSet(f) {
+					obj[f] = c.String(f)
+				}
+			}
 			if err := setFields(obj, c.StringSlice("set")); err != nil {
 				return err
 			}
@@ -274,7 +309,7 @@ func createCmd() *cli.Command {
 			if err := cl.Create(c.Context, c.Args().Get(0), &obj); err != nil {
 				return err
 			}
-			return printObjects(c.String("output"), []map[string]any{obj}, true)
+			return printKind(c.String("output"), c.Args().Get(0), []map[string]any{obj}, true)
 		},
 	}
 }
@@ -288,7 +323,11 @@ func updateCmd() *cli.Command {
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			outputFlag,
 		}, serverFlags...),
+		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if err := noFlagArgs(c); err != nil {
+				return err
+			}
 			if c.NArg() != 2 {
 				return errors.New("update: want KIND NAME")
 			}
@@ -307,18 +346,22 @@ func updateCmd() *cli.Command {
 			if err := cl.Update(c.Context, kind, name, &obj); err != nil {
 				return err
 			}
-			return printObjects(c.String("output"), []map[string]any{obj}, true)
+			return printKind(c.String("output"), kind, []map[string]any{obj}, true)
 		},
 	}
 }
 
 func deleteCmd() *cli.Command {
 	return &cli.Command{
-		Name:      "delete",
-		Usage:     "delete an object",
-		ArgsUsage: "KIND NAME",
-		Flags:     serverFlags,
+		Name:         "delete",
+		Usage:        "delete an object",
+		ArgsUsage:    "KIND NAME",
+		Flags:        serverFlags,
+		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if err := noFlagArgs(c); err != nil {
+				return err
+			}
 			if c.NArg() != 2 {
 				return errors.New("delete: want KIND NAME")
 			}
@@ -355,6 +398,7 @@ func nicCmd() *cli.Command {
 		Subcommands: []*cli.Command{
 			{Name: "add-ip", Usage: "add a secondary IP to a running NIC", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(true)},
 			{Name: "remove-ip", Usage: "remove a secondary IP", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(false)},
+			nicSetGroupsCmd(),
 		},
 	}
 }

@@ -18,6 +18,10 @@ type Params struct {
 	HostsPerVPC int
 	// VPCsPerHost is how many VPCs have NICs on each host.
 	VPCsPerHost int
+	// Groups security groups in all, spread round-robin over the VPCs,
+	// each with RulesPerGroup ingress rules (see groupRules) and all egress.
+	// Every NIC is in GroupsPerNIC (default 2) of its VPC's groups.
+	Groups, RulesPerGroup, GroupsPerNIC int
 }
 
 // Generate returns a valid policy. Every VPC uses 10.0.0.0/16 (overlapping
@@ -62,8 +66,70 @@ func Generate(p Params) *model.Policy {
 			}
 		}
 	}
+	addGroups(pol, p)
 	return pol
 }
+
+// addGroups adds p.Groups security groups and puts NICs into them.
+func addGroups(pol *model.Policy, p Params) {
+	if p.Groups <= 0 || len(pol.VPCs) == 0 {
+		return
+	}
+	if p.GroupsPerNIC <= 0 {
+		p.GroupsPerNIC = 2
+	}
+	byVPC := map[string][]string{}
+	for g := 0; g < p.Groups; g++ {
+		vpc := pol.VPCs[g%len(pol.VPCs)].Name
+		byVPC[vpc] = append(byVPC[vpc], fmt.Sprintf("sg%04d", g))
+	}
+	for g := 0; g < p.Groups; g++ {
+		vpc := pol.VPCs[g%len(pol.VPCs)].Name
+		peers := byVPC[vpc]
+		pol.SecurityGroups = append(pol.SecurityGroups, model.SecurityGroup{
+			Name: fmt.Sprintf("sg%04d", g), VPC: vpc,
+			Ingress: groupRules(g, p.RulesPerGroup, peers),
+			Egress:  []model.Rule{model.AllEgress()},
+		})
+	}
+	vpcOf := map[string]string{}
+	for _, s := range pol.Subnets {
+		vpcOf[s.Name] = s.VPC
+	}
+	for i := range pol.NICs {
+		gs := byVPC[vpcOf[pol.NICs[i].Subnet]]
+		for k := 0; k < p.GroupsPerNIC && k < len(gs); k++ {
+			pol.NICs[i].SecurityGroups = append(pol.NICs[i].SecurityGroups, gs[(i+k)%len(gs)])
+		}
+	}
+}
+
+// groupRules is a typical mix: a quarter tcp ports from other groups of
+// the VPC, a quarter tcp ranges from CIDRs, a quarter udp from CIDRs, the
+// rest ICMP or tcp from the group itself.
+func groupRules(g, n int, peers []string) []model.Rule {
+	var out []model.Rule
+	for k := 0; k < n; k++ {
+		cidr := fmt.Sprintf("172.%d.%d.0/24", 16+g%16, k)
+		switch k % 4 {
+		case 0:
+			out = append(out, model.Rule{Protocol: "tcp", Ports: fmt.Sprint(1000 + k), Group: peers[(g+k)%len(peers)]})
+		case 1:
+			out = append(out, model.Rule{Protocol: "tcp", Ports: fmt.Sprintf("%d-%d", 2000+10*k, 2000+10*k+99), CIDR: cidr})
+		case 2:
+			out = append(out, model.Rule{Protocol: "udp", Ports: fmt.Sprint(5000 + k), CIDR: cidr})
+		default:
+			if k%8 == 3 {
+				out = append(out, model.Rule{Protocol: "icmp", ICMPType: intp(8), CIDR: cidr})
+			} else {
+				out = append(out, model.Rule{Protocol: "tcp", Ports: fmt.Sprint(3000 + k), Group: fmt.Sprintf("sg%04d", g)})
+			}
+		}
+	}
+	return out
+}
+
+func intp(v int) *int { return &v }
 
 // AllBound returns compiler host states with every placed NIC bound (ofports
 // from 10 upwards) and the tunnel port at 1.
