@@ -148,7 +148,7 @@ func (s *fakeSwitch) DumpFlows(context.Context, uint64, uint64) ([]ofrules.Flow,
 func (s *fakeSwitch) text() string {
 	fs, _ := s.DumpFlows(context.Background(), 0, 0)
 	ofrules.SortFlows(fs)
-	return FlowsText(fs)
+	return FlowsText(fs, nil)
 }
 func (s *fakeSwitch) bundleCount() int {
 	s.mu.Lock()
@@ -224,7 +224,7 @@ func (h *harness) expected(host string) string {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return FlowsText(fs.Flows())
+	return FlowsText(fs.Flows(), nil)
 }
 
 func (h *harness) connect(host string) *fakeSwitch {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvpc/openvpc/model"
 	"github.com/openvpc/openvpc/ofrules"
 	"github.com/openvpc/openvpc/pipelines"
 )
@@ -72,10 +73,13 @@ func (c *Controller) Handler() http.Handler {
 			flows = kept
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		c.mu.Lock()
+		n := c.net
+		c.mu.Unlock()
 		if stats {
-			fmt.Fprint(w, FlowsTextWithStats(flows))
+			fmt.Fprint(w, FlowsTextWithStats(flows, n))
 		} else {
-			fmt.Fprint(w, FlowsText(flows))
+			fmt.Fprint(w, FlowsText(flows, n))
 		}
 	})
 	return mux
@@ -124,22 +128,27 @@ func SplitAddr(addr string) (network, address string) {
 
 // FlowsText renders flows with table names, one per line, without
 // statistics (the canonical form of golden tests and `openvpc compile`).
-func FlowsText(flows []ofrules.Flow) string {
-	var b strings.Builder
-	for _, f := range flows {
-		b.WriteString(f.Text(pipelines.TableName))
-		b.WriteByte('\n')
-	}
-	return b.String()
+// With a policy, a security-group rule's flow ends in a comment naming the
+// group and rule.
+func FlowsText(flows []ofrules.Flow, n *model.Net) string {
+	return flowsText(flows, n, (*ofrules.Flow).Text)
 }
 
 // FlowsTextWithStats renders flows like `ovs-ofctl dump-flows` with table
 // names, one per line: with duration, n_packets, n_bytes and idle_age for
-// flows that carry Stats.
-func FlowsTextWithStats(flows []ofrules.Flow) string {
+// flows that carry Stats (so the packets each rule allowed show).
+func FlowsTextWithStats(flows []ofrules.Flow, n *model.Net) string {
+	return flowsText(flows, n, (*ofrules.Flow).TextWithStats)
+}
+
+func flowsText(flows []ofrules.Flow, n *model.Net, text func(*ofrules.Flow, ofrules.TableNamer) string) string {
 	var b strings.Builder
-	for _, f := range flows {
-		b.WriteString(f.TextWithStats(pipelines.TableName))
+	for i := range flows {
+		b.WriteString(text(&flows[i], pipelines.TableName))
+		if d := pipelines.Describe(n, flows[i].Cookie); d != "" {
+			b.WriteString("  # ")
+			b.WriteString(d)
+		}
 		b.WriteByte('\n')
 	}
 	return b.String()

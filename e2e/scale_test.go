@@ -27,34 +27,38 @@ func TestScaleConvergence(t *testing.T) {
 	if !*scale {
 		t.Skip("convergence scale test: run with -scale (make bench)")
 	}
-	for _, shape := range []struct{ hosts, ports int }{{2, 200}, {3, 500}} {
+	// The OVN yardstick: 2 × 200 ports with 50 groups × 20 rules, 3 × 500
+	// with 100 × 20; every NIC in two groups of its VPC.
+	for _, shape := range []struct{ hosts, ports, groups int }{{2, 200, 50}, {3, 500, 100}} {
 		t.Run(fmt.Sprintf("%dx%d", shape.hosts, shape.ports), func(t *testing.T) {
-			scaleRun(t, shape.hosts, shape.ports)
+			scaleRun(t, shape.hosts, shape.ports, shape.groups)
 		})
 	}
 }
 
-func scaleRun(t *testing.T, hosts, ports int) {
+func scaleRun(t *testing.T, hosts, ports, groups int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p := policygen.Generate(policygen.Params{Hosts: hosts, NICsPerHost: ports, HostsPerVPC: hosts, VPCsPerHost: 10})
+	p := policygen.Generate(policygen.Params{Hosts: hosts, NICsPerHost: ports, HostsPerVPC: hosts, VPCsPerHost: 10,
+		Groups: groups, RulesPerGroup: 20})
 	for i := range p.Hosts {
 		p.Hosts[i].UnderlayIP = "" // the lab assigns
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: t.TempDir(), Log: log, NoVMs: true,
+	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: t.TempDir(), Log: log, NoVMs: true, Store: true,
 		VswitchdArgs: []string{"--enable-dummy"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Down(context.Background())
-	// Stop the controller, plug every port, then time a cold start.
-	e.StopController()
+	// Stop the controller, plug every port, then time a cold start (from
+	// the store, the production path).
 	n, err := e.Net()
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.StopController()
 	for _, h := range e.Lab.Hosts() {
 		var args []string
 		for _, nn := range n.NICNames {
@@ -108,6 +112,34 @@ func scaleRun(t *testing.T, hosts, ports int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	change := time.Since(start)
-	t.Logf("RESULT hosts=%d ports/host=%d converge=%v program=%v flows/host=%v one-change=%v",
-		hosts, ports, converge.Round(time.Millisecond), program.Round(time.Millisecond), flows, change.Round(time.Millisecond))
+	// One rule: authorize tcp 9999 into a group with members on every host,
+	// until it is on the first host's switch; then revoke it.
+	ruleChange := func(add bool) time.Duration {
+		start := time.Now()
+		if err := e.UpdatePolicy(func(p *model.Policy) {
+			g := &p.SecurityGroups[0]
+			if add {
+				g.Ingress = append(g.Ingress, model.Rule{Protocol: "tcp", Ports: "9999", CIDR: "192.0.2.0/24"})
+			} else {
+				g.Ingress = g.Ingress[:len(g.Ingress)-1]
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			// A filtered dump: the switch returns only the new rule's flow.
+			out, err := first.OVS().Ofctl(ctx, "dump-flows", "br-int", "table=55,tcp,tp_dst=9999")
+			if err == nil && strings.Contains(out, "tp_dst=9999") == add {
+				return time.Since(start)
+			}
+			if time.Since(start) > time.Minute {
+				t.Fatalf("rule change (add=%v) not installed within a minute", add)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	ruleAdd, ruleDel := ruleChange(true), ruleChange(false)
+	t.Logf("RESULT hosts=%d ports/host=%d groups=%dx20 converge=%v program=%v flows/host=%v one-change=%v rule-add=%v rule-remove=%v",
+		hosts, ports, groups, converge.Round(time.Millisecond), program.Round(time.Millisecond), flows, change.Round(time.Millisecond),
+		ruleAdd.Round(time.Millisecond), ruleDel.Round(time.Millisecond))
 }

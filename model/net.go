@@ -15,6 +15,8 @@ type Net struct {
 	Hosts    map[string]*HostInfo
 	// SecurityGroups includes every VPC's default group.
 	SecurityGroups map[string]*SGInfo
+	// Rules indexes every security-group rule by its id.
+	Rules map[uint32]*RuleInfo
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string

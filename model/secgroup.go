@@ -457,6 +457,12 @@ func (b *builder) securityGroups(p *Policy) {
 		ri.ID = uint32(probe(hashName("rule/"+autoKey[ri])%maxRuleID+1, maxRuleID, func(v uint64) bool { return v == 0 || ids[uint32(v)] != "" }))
 		ids[ri.ID] = ri.Group.Name
 	}
+	b.net.Rules = map[uint32]*RuleInfo{}
+	for _, g := range b.net.SecurityGroups {
+		for _, r := range append(append([]*RuleInfo(nil), g.Ingress...), g.Egress...) {
+			b.net.Rules[r.ID] = r
+		}
+	}
 	b.memberships(p)
 }
 

@@ -40,7 +40,7 @@ func (s *FlowSet) Add(f Flow) bool {
 			s.mergeConj(k, old, f.Actions)
 			return true
 		}
-		return ActionsText(old.Actions, nil) == ActionsText(f.Actions, nil) && old.Cookie == f.Cookie
+		return sameActions(old.Actions, f.Actions) && old.Cookie == f.Cookie
 	}
 	c := f
 	s.flows[k] = &c
@@ -184,7 +184,7 @@ func Diff(installed, desired *FlowSet) []FlowMod {
 		case old.Cookie != f.Cookie:
 			// Modify keeps the old cookie: a changed cookie needs a full add.
 			add = append(add, FlowMod{Op: OpAdd, Flow: *f})
-		case ActionsText(old.Actions, nil) != ActionsText(f.Actions, nil):
+		case !sameActions(old.Actions, f.Actions):
 			// Modify-strict keeps the flow's counters.
 			mod = append(mod, FlowMod{Op: OpModifyStrict, Flow: *f})
 		}
@@ -219,4 +219,34 @@ func ReplaceAll(desired *FlowSet, cookie, mask uint64) []FlowMod {
 		out = append(out, FlowMod{Op: OpAdd, Flow: f})
 	}
 	return out
+}
+
+// ActionsEqual reports whether two action lists are the same (what their
+// text says, without formatting it: Diff compares every flow of a host).
+func ActionsEqual(a, b []Action) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, okA := a[i].(CT)
+		cb, okB := b[i].(CT)
+		switch {
+		case okA != okB:
+			return false
+		case okA:
+			if ca.Commit != cb.Commit || ca.Table != cb.Table || ca.Zone != cb.Zone || ca.ZoneField != cb.ZoneField ||
+				ca.ZoneOfs != cb.ZoneOfs || ca.ZoneBits != cb.ZoneBits || !ActionsEqual(ca.Exec, cb.Exec) {
+				return false
+			}
+		case a[i] != b[i]:
+			return false
+		}
+	}
+	return true
+}
+
+// sameActions is ActionsEqual, falling back to the text form for values
+// that differ only in representation (e.g. a decoded full mask).
+func sameActions(a, b []Action) bool {
+	return ActionsEqual(a, b) || ActionsText(a, nil) == ActionsText(b, nil)
 }

@@ -96,13 +96,14 @@ func (c *compiler) conntrack(h sgHalf) {
 	c.dropMiss(h.commit)
 }
 
-// clause is one dimension of a rule's conjunction: the flows' matches.
-type clause []ofrules.Match
-
 // sgRules compiles the rules of one direction of every group with local
-// members.
+// members. Clause actions are collected per match source first (a group's
+// members, a peer group's addresses) so that each clause flow is added
+// once with all its conjunctions, however many rules share it.
 func (c *compiler) sgRules(h sgHalf) {
 	plain := map[uint32]*model.RuleInfo{} // port key → lowest-id plain rule
+	peerConj := map[*model.SGInfo][]ofrules.Action{}
+	var peerOrder []*model.SGInfo
 	for _, g := range c.localGroups() {
 		var members []*model.NICInfo
 		for _, m := range g.Members {
@@ -110,27 +111,22 @@ func (c *compiler) sgRules(h sgHalf) {
 				members = append(members, m)
 			}
 		}
-		// Clause 1 (the member's port key) is the same for every rule of the
-		// group: collect its conjunction actions and add each member's
-		// flow once.
+		// Clause 1 (the member's port key) is the same for every rule of the group.
 		var portConj []ofrules.Action
 		for _, r := range g.Rules(h.dir) {
-			if r.Inactive != "" {
-				continue
-			}
-			peer, peerAll := c.peerClause(h, r)
-			if !peerAll && len(peer) == 0 {
+			if r.Inactive != "" || (r.Peer != nil && len(r.Peer.Members) == 0) {
 				continue // a peer group without members allows nothing
 			}
+			peerAll := r.Peer == nil && r.CIDR.Bits() == 0
 			l4 := l4Clause(r)
-			var clauses []clause
+			n := uint8(1)
 			if !peerAll {
-				clauses = append(clauses, peer)
+				n++
 			}
 			if l4 != nil {
-				clauses = append(clauses, l4)
+				n++
 			}
-			if len(clauses) == 0 {
+			if n == 1 {
 				for _, m := range members {
 					if o := plain[m.PortKey]; o == nil || r.ID < o.ID {
 						plain[m.PortKey] = r
@@ -138,13 +134,23 @@ func (c *compiler) sgRules(h sgHalf) {
 				}
 				continue
 			}
-			n := uint8(len(clauses) + 1)
 			portConj = append(portConj, ofrules.Conjunction{ID: r.ID, Clause: 1, NClauses: n})
-			for i, cl := range clauses {
-				conj := ofrules.Conjunction{ID: r.ID, Clause: uint8(i + 2), NClauses: n}
-				for _, m := range cl {
-					c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), m, conj)
+			next := uint8(2)
+			switch {
+			case peerAll:
+			case r.Peer != nil:
+				if _, ok := peerConj[r.Peer]; !ok {
+					peerOrder = append(peerOrder, r.Peer)
 				}
+				peerConj[r.Peer] = append(peerConj[r.Peer], ofrules.Conjunction{ID: r.ID, Clause: next, NClauses: n})
+				next++
+			default:
+				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), ofrules.NewMatch(ipMatch(), prefixMatch(h.peer, r.CIDR)),
+					ofrules.Conjunction{ID: r.ID, Clause: next, NClauses: n})
+				next++
+			}
+			for _, m := range l4 {
+				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), m, ofrules.Conjunction{ID: r.ID, Clause: next, NClauses: n})
 			}
 			c.add(h.sg, prioSgConj, cookie(CatSecGroup, uint64(r.ID)),
 				ofrules.NewMatch(ofrules.Exact(ofrules.ConjID, uint64(r.ID))),
@@ -153,6 +159,14 @@ func (c *compiler) sgRules(h sgHalf) {
 		if len(portConj) > 0 {
 			for _, m := range members {
 				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), ofrules.NewMatch(h.port.Match(uint64(m.PortKey))), portConj...)
+			}
+		}
+	}
+	for _, pg := range peerOrder {
+		acts := peerConj[pg]
+		for _, m := range pg.Members {
+			for _, ip := range m.IPs() {
+				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), ofrules.NewMatch(ipMatch(), ofrules.Exact(h.peer, ipVal(ip))), acts...)
 			}
 		}
 	}
@@ -186,25 +200,8 @@ func (c *compiler) localGroups() []*model.SGInfo {
 	return out
 }
 
-// peerClause returns the peer matches of a rule, or all=true when the peer
-// is 0.0.0.0/0 (no clause needed).
-func (c *compiler) peerClause(h sgHalf, r *model.RuleInfo) (cl clause, all bool) {
-	if r.Peer == nil {
-		if r.CIDR.Bits() == 0 {
-			return nil, true
-		}
-		return clause{ofrules.NewMatch(ipMatch(), prefixMatch(h.peer, r.CIDR))}, false
-	}
-	for _, m := range r.Peer.Members {
-		for _, ip := range m.IPs() {
-			cl = append(cl, ofrules.NewMatch(ipMatch(), ofrules.Exact(h.peer, ipVal(ip))))
-		}
-	}
-	return cl, false
-}
-
 // l4Clause returns the protocol/port/ICMP matches of a rule (nil: any).
-func l4Clause(r *model.RuleInfo) clause {
+func l4Clause(r *model.RuleInfo) []ofrules.Match {
 	proto := func(p int, extra ...ofrules.MatchField) ofrules.Match {
 		return ofrules.NewMatch(append([]ofrules.MatchField{ipMatch(), ofrules.Exact(ofrules.IPProto, uint64(p))}, extra...)...)
 	}
@@ -213,13 +210,13 @@ func l4Clause(r *model.RuleInfo) clause {
 		return nil
 	case model.ProtoTCP, model.ProtoUDP:
 		if r.AnyPort() {
-			return clause{proto(r.Proto)}
+			return []ofrules.Match{proto(r.Proto)}
 		}
 		f := ofrules.TCPDst
 		if r.Proto == model.ProtoUDP {
 			f = ofrules.UDPDst
 		}
-		var cl clause
+		var cl []ofrules.Match
 		for _, pm := range PortMasks(r.PortMin, r.PortMax) {
 			cl = append(cl, proto(r.Proto, ofrules.Masked(f, uint64(pm.Value), uint64(pm.Mask))))
 		}
@@ -232,9 +229,9 @@ func l4Clause(r *model.RuleInfo) clause {
 				extra = append(extra, ofrules.Exact(ofrules.ICMPCode, uint64(r.ICMPCode)))
 			}
 		}
-		return clause{proto(r.Proto, extra...)}
+		return []ofrules.Match{proto(r.Proto, extra...)}
 	}
-	return clause{proto(r.Proto)}
+	return []ofrules.Match{proto(r.Proto)}
 }
 
 // PortMask is one value/mask match of a port range.

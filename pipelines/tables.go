@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/openvpc/openvpc/model"
 	"github.com/openvpc/openvpc/ofrules"
 )
 
@@ -165,4 +166,17 @@ func flagMatch(value, bits uint64) ofrules.MatchField {
 
 func flagSet(bits uint64) ofrules.SetField {
 	return ofrules.SetField{Field: ofrules.Reg(RegFlags.Reg), Value: bits, Mask: bits}
+}
+
+// Describe names the policy object behind a flow's cookie for operators:
+// for a security-group rule flow, the group and the rule ("" otherwise).
+func Describe(n *model.Net, ck uint64) string {
+	if n == nil || ck&CookieMask != CookieOpenVPC || (ck>>48)&0xff != CatSecGroup {
+		return ""
+	}
+	r := n.Rules[uint32(ck&0xffffffffffff)]
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("security group %s rule %d: %s", r.Group.Name, r.ID, r.Text())
 }

@@ -22,13 +22,17 @@ go test -run '^$' -bench 'BenchmarkCompile' -benchmem -count "$RUNS" ./pipelines
 go test -run '^$' -bench 'BenchmarkEncode100k|BenchmarkDecode100k' -count "$RUNS" ./ofrules > "$out/codec.txt"
 go test -run '^$' -bench 'BenchmarkBundle100kOVS' -benchtime 1x -count "$RUNS" ./ofrules/ofconn > "$out/bundle.txt"
 
-echo "| benchmark | median time/op | flows per host |"
-echo "|---|---|---|"
+echo "| benchmark | median time/op | flows per host | security-group flows | flow-mods per change |"
+echo "|---|---|---|---|---|"
+# metric NAME UNIT FILE: the median of a benchmark's reported metric
+metric() { awk -v n="$1" -v u="$2" '$1==n {for (i=1;i<=NF;i++) if ($i==u) print $(i-1)}' "$3" | median; }
 for f in compile codec bundle; do
   for name in $(awk '/^Benchmark/ {print $1}' "$out/$f.txt" | sort -u); do
-    t=$(awk -v n="$name" '$1==n {for (i=1;i<=NF;i++) if ($i=="ns/op") print $(i-1)}' "$out/$f.txt" | median)
-    fl=$(awk -v n="$name" '$1==n {for (i=1;i<=NF;i++) if ($i=="flows/host") print $(i-1)}' "$out/$f.txt" | median)
-    printf '| %s | %.3f ms | %s |\n' "${name%-*}" "$(echo "$t / 1000000" | bc -l)" "${fl:--}"
+    t=$(metric "$name" ns/op "$out/$f.txt")
+    fl=$(metric "$name" flows/host "$out/$f.txt")
+    sg=$(metric "$name" sg-flows "$out/$f.txt")
+    mods=$(metric "$name" mods/change "$out/$f.txt")
+    printf '| %s | %.3f ms | %s | %s | %s |\n' "${name%-*}" "$(echo "$t / 1000000" | bc -l)" "${fl:--}" "${sg:--}" "${mods:--}"
   done
 done
 echo
@@ -42,19 +46,20 @@ for i in $(seq "$RUNS"); do
 done
 echo "demo lab (3 hosts, 8 VMs, 2 VPCs): lab up → all $(grep -o 'all [0-9]* VM pairs' "$out/lab1.txt" | awk '{print $2}') VM pairs pinging: median $(median < "$out/lab.txt") ms (runs: $(paste -sd' ' "$out/lab.txt"))"
 
-# Convergence on real OVS with dummy ports (the brief's yardstick shapes, no security groups yet).
+# Convergence on real OVS with dummy ports (the brief's yardstick shapes, with their security groups).
 for i in $(seq "$RUNS"); do
   go test -count=1 -run TestScaleConvergence -v ./e2e -args -scale 2>/dev/null | grep RESULT >> "$out/scale.txt"
 done
 echo
-echo "| hosts × ports | controller start → all in sync | switch connect → flows installed | flows/host | one new NIC → its flows installed |"
-echo "|---|---|---|---|---|"
+echo "| hosts × ports, groups × rules | controller start → all in sync | switch connect → flows installed | flows/host | one new NIC → its flows installed | one rule added → on the switch | one rule removed |"
+echo "|---|---|---|---|---|---|---|"
 for shape in "2 200" "3 500"; do
   set -- $shape
   sel=$(grep "hosts=$1 ports/host=$2 " "$out/scale.txt")
   ms() { echo "$sel" | sed -n "s/.* $1=\([0-9.]*\)\(m\?s\).*/\1 \2/p" | awk '{ if ($2=="ms") print $1; else print $1*1000 }' | median; }
   fl=$(echo "$sel" | head -1 | sed -n 's/.*flows\/host=map\[[^:]*:\([0-9]*\).*/\1/p')
-  echo "| $1 × $2 | $(ms converge) ms | $(ms program) ms | $fl | $(ms one-change) ms |"
+  g=$(echo "$sel" | head -1 | sed -n 's/.*groups=\([0-9x]*\).*/\1/p')
+  echo "| $1 × $2, $g | $(ms converge) ms | $(ms program) ms | $fl | $(ms one-change) ms | $(ms rule-add) ms | $(ms rule-remove) ms |"
 done
 
 # API (embedded etcd store): write throughput and write → flows latency.

@@ -182,7 +182,7 @@ func compileCmd() *cli.Command {
 				}
 				flows = kept
 			}
-			fmt.Print(controller.FlowsText(flows))
+			fmt.Print(controller.FlowsText(flows, snap.Net))
 			return nil
 		},
 	}
