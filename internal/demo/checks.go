@@ -45,6 +45,7 @@ func Checks() []Check {
 		{"forged ARP reply dropped", forgedARP},
 		{"DHCP server reply from a VM dropped", dhcpServerReply},
 		{"secondary IP added live is reachable and usable", secondaryIPLive},
+		{"security group admits only its rule's port", securityGroup},
 		{"controller restart loses no packet (10 ms ping)", controllerRestart},
 		{"ovs-vswitchd restart: forwarding restored", vswitchdRestart},
 	}
