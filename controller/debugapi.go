@@ -34,6 +34,7 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Status())
 	})
+	mux.HandleFunc("GET /v1/hosts/{host}/trace", c.serveTrace)
 	mux.HandleFunc("GET /v1/hosts/{host}/flows", func(w http.ResponseWriter, r *http.Request) {
 		// ?stats=0 gives the plain form, like `ovs-ofctl --no-stats`.
 		stats := true
@@ -152,4 +153,40 @@ func flowsText(flows []ofrules.Flow, n *model.Net, text func(*ofrules.Flow, ofru
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// serveTrace runs a packet through the flows the host's switch holds now
+// (read over OpenFlow), explained with the current policy:
+// ?from=NIC or ?from_host=H&vpc=V, &packet=ovs-ofctl-like fields, &ct=new|est|rel.
+func (c *Controller) serveTrace(w http.ResponseWriter, r *http.Request) {
+	host := r.PathValue("host")
+	q := r.URL.Query()
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	flows, err := c.DumpFlows(ctx, host)
+	if err != nil {
+		code := http.StatusBadGateway
+		if errors.Is(err, ErrUnknownHost) {
+			code = http.StatusNotFound
+		} else if errors.Is(err, ErrNotConnected) {
+			code = http.StatusServiceUnavailable
+		}
+		writeError(w, code, err.Error(), "")
+		return
+	}
+	c.mu.Lock()
+	snap := c.snapshotLocked()
+	c.mu.Unlock()
+	if snap.Net == nil {
+		writeError(w, http.StatusServiceUnavailable, "no policy loaded", "")
+		return
+	}
+	text, _, err := pipelines.Trace(snap, host, flows, pipelines.TraceInput{
+		FromNIC: q.Get("from"), FromHost: q.Get("from_host"), VPC: q.Get("vpc"), Packet: q.Get("packet"), CtState: q.Get("ct")})
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error(), "packet")
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, text)
 }

@@ -152,18 +152,7 @@ func compileCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			snap := &pipelines.Snapshot{Net: n, Hosts: map[string]pipelines.HostState{}}
-			for _, hn := range n.HostNames {
-				st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPort: 1}
-				port := uint32(10)
-				for _, nn := range n.NICNames {
-					if n.NICs[nn].Host == hn {
-						st.Ports[nn] = port
-						port++
-					}
-				}
-				snap.Hosts[hn] = st
-			}
+			snap := offlineSnapshot(n)
 			fs, err := pipelines.Compile(snap, c.String("host"))
 			if err != nil {
 				return err
@@ -186,4 +175,74 @@ func compileCmd() *cli.Command {
 			return nil
 		},
 	}
+}
+
+func traceCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "trace",
+		Usage: "explain what a host does with a packet, table by table, naming the security-group rule that allows it (against the flows the host's switch holds, or offline with -f)",
+		ArgsUsage: "HOST PACKET   (PACKET like ovs-ofctl: tcp,nw_dst=10.0.2.10,tp_dst=5432; " +
+			"source MAC/IP, in_port and destination MAC default from --from)",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "from", Usage: "the NIC the packet comes from (on HOST)"},
+			&cli.StringFlag{Name: "from-host", Usage: "or: the host the packet is tunnelled from"},
+			&cli.StringFlag{Name: "vpc", Usage: "the VPC of a tunnelled packet"},
+			&cli.StringFlag{Name: "ct", Value: "new", Usage: "conntrack state the packet has: new, est (an established connection) or rel"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "trace offline on the flows compiled from this policy file (every placed NIC bound, as compile assumes)"},
+		}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return fmt.Errorf("trace: want HOST and PACKET (flags go before HOST)")
+			}
+			host, packet := c.Args().Get(0), c.Args().Get(1)
+			in := pipelines.TraceInput{FromNIC: c.String("from"), FromHost: c.String("from-host"), VPC: c.String("vpc"), Packet: packet, CtState: c.String("ct")}
+			if f := c.String("file"); f != "" {
+				_, n, err := loadPolicyFile(f)
+				if err != nil {
+					return err
+				}
+				snap := offlineSnapshot(n)
+				fs, err := pipelines.Compile(snap, host)
+				if err != nil {
+					return err
+				}
+				text, _, err := pipelines.Trace(snap, host, fs.Flows(), in)
+				if err != nil {
+					return err
+				}
+				fmt.Print(text)
+				return nil
+			}
+			q := url.Values{"packet": {packet}, "ct": {in.CtState}}
+			for k, v := range map[string]string{"from": in.FromNIC, "from_host": in.FromHost, "vpc": in.VPC} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			body, err := apiGet(c, "/v1/hosts/"+url.PathEscape(host)+"/trace", q)
+			if err != nil {
+				return err
+			}
+			_, err = os.Stdout.Write(body)
+			return err
+		},
+	}
+}
+
+// offlineSnapshot binds every placed NIC on its host (ofports 10, 11, ...
+// by name) with the tunnel port at 1, as `compile` and `trace -f` assume.
+func offlineSnapshot(n *model.Net) *pipelines.Snapshot {
+	snap := &pipelines.Snapshot{Net: n, Hosts: map[string]pipelines.HostState{}}
+	for _, hn := range n.HostNames {
+		st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		port := uint32(10)
+		for _, nn := range n.NICNames {
+			if n.NICs[nn].Host == hn {
+				st.Ports[nn] = port
+				port++
+			}
+		}
+		snap.Hosts[hn] = st
+	}
+	return snap
 }

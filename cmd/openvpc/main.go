@@ -56,6 +56,7 @@ func newApp() *cli.App {
 			compileCmd(),
 			showCmd(),
 			dumpFlowsCmd(),
+			traceCmd(),
 			labCmd(),
 			demoCmd(),
 			completionCmd(),

@@ -136,6 +136,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	mux.Handle("/v1/status", debug)
 	mux.Handle("/v1/hosts/{host}/flows", debug)
+	mux.Handle("/v1/hosts/{host}/trace", debug)
 	if apiHandler != nil {
 		mux.Handle("/", apiHandler)
 	}
