@@ -20,6 +20,10 @@ import (
 func (c *Controller) serveOpenFlow(ctx context.Context) error {
 	return ofconn.Serve(ctx, c.cfg.OpenFlow, ofconn.Config{
 		Log: c.log.WithField("part", "openflow"), EchoInterval: 2 * time.Second, EchoTimeout: 6 * time.Second,
+		// Security-group rules match ports: in nx-match mode first
+		// fragments keep their ports and later ones are told apart
+		// (nw_frag=later) instead of all reading as port 0.
+		FragMode: ofconn.FragNXMatch,
 	}, ofHandler{c})
 }
 

@@ -271,7 +271,7 @@ func BenchmarkDecode100k(b *testing.B) {
 func allFields() []Field {
 	fs := []Field{InPort, EthSrc, EthDst, EthType, ArpOp, ArpSpa, ArpTpa, ArpSha, ArpTha, IPProto, IPv4Src, IPv4Dst,
 		TCPSrc, TCPDst, UDPSrc, UDPDst, ICMPType, ICMPCode, Metadata, TunID, TunSrc, TunDst, CtState, CtZone, CtMark,
-		CtLabel, ConjID, IPTTL}
+		CtLabel, ConjID, IPTTL, IPFrag}
 	for n := 0; n < 16; n++ {
 		fs = append(fs, Reg(n))
 	}

@@ -77,7 +77,7 @@ var nxm0Fields = [...]Field{0: InPort, 1: EthDst, 2: EthSrc, 3: EthType, 6: IPPr
 // headers encode.go uses.
 var wireFields = func() map[uint32]Field {
 	m := make(map[uint32]Field)
-	for f := InPort; f <= IPTTL; f++ {
+	for f := InPort; f < reg0; f++ {
 		if o, ok := f.wire(); ok {
 			m[uint32(o.class)<<8|uint32(o.field)] = f
 		}

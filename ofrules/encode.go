@@ -131,6 +131,8 @@ func (f Field) wire() (oxm, bool) {
 		return oxm{oxmClassNXM1, openflow15.NXM_NX_CONJ_ID, 4}, true
 	case IPTTL:
 		return oxm{oxmClassNXM1, openflow15.NXM_NX_IP_TTL, 1}, true
+	case IPFrag:
+		return oxm{oxmClassNXM1, openflow15.NXM_NX_IP_FRAG, 1}, true
 	}
 	return oxm{}, false
 }
@@ -150,7 +152,7 @@ func (f Field) maskable() bool {
 // never needs it (IN_PORT output is the Output{PortInPort} action).
 func (f Field) writable() bool {
 	switch f {
-	case InPort, EthType, IPProto, CtState, CtZone, ConjID, FieldInvalid:
+	case InPort, EthType, IPProto, CtState, CtZone, ConjID, IPFrag, FieldInvalid:
 		return false
 	}
 	_, ok := f.wire()
@@ -172,7 +174,7 @@ func (f Field) prerequisites() (prereq, bool) {
 	switch f {
 	case ArpOp, ArpSpa, ArpTpa, ArpSha, ArpTha:
 		return prereq{ethTypes: []uint64{EthTypeARP, 0x8035}}, true
-	case IPProto, IPTTL:
+	case IPProto, IPTTL, IPFrag:
 		return prereq{ethTypes: ip}, true
 	case IPv4Src, IPv4Dst:
 		return prereq{ethTypes: []uint64{EthTypeIPv4}}, true

@@ -47,6 +47,9 @@ const (
 	CtLabel // low 64 bits of the 128-bit label
 	ConjID
 	IPTTL
+	// IPFrag is OVS's nw_frag: bit 0 "is a fragment", bit 1 "is a later
+	// fragment" (matched only in the switch's nx-match fragment mode).
+	IPFrag
 	reg0 // Reg(n) = reg0 + n, n in 0..15
 )
 
@@ -76,7 +79,7 @@ var fieldNames = map[Field]string{
 	ICMPType: "icmp_type", ICMPCode: "icmp_code", Metadata: "metadata",
 	TunID: "tun_id", TunSrc: "tun_src", TunDst: "tun_dst",
 	CtState: "ct_state", CtZone: "ct_zone", CtMark: "ct_mark", CtLabel: "ct_label",
-	ConjID: "conj_id", IPTTL: "nw_ttl",
+	ConjID: "conj_id", IPTTL: "nw_ttl", IPFrag: "nw_frag",
 }
 
 // setFieldNames are the names ovs-ofctl uses on the right of set_field/move.
@@ -120,6 +123,8 @@ func (f Field) Bits() int {
 		return 32
 	case IPProto, ICMPType, ICMPCode, IPTTL:
 		return 8
+	case IPFrag:
+		return 2 // a byte on the wire, of which OVS uses two bits
 	case Metadata, TunID, CtLabel:
 		return 64
 	case CtState:
@@ -446,6 +451,10 @@ func FormatValue(f Field, v, mask uint64) string {
 		return s
 	case CtState:
 		return formatCtState(v, mask)
+	case IPFrag:
+		if name, ok := fragNames[[2]uint64{v, mask}]; ok {
+			return name
+		}
 	case InPort, ArpOp, IPProto, ICMPType, ICMPCode, TCPSrc, TCPDst, UDPSrc, UDPDst, ConjID, IPTTL, CtZone:
 		if mask != 0 {
 			return fmt.Sprintf("%#x/%#x", v, mask)
@@ -460,6 +469,13 @@ func FormatValue(f Field, v, mask uint64) string {
 	}
 	return fmt.Sprintf("%#x", v)
 }
+
+// fragNames are ovs-ofctl's names of nw_frag value/mask pairs.
+// (Both bits masked is the exact form.)
+var fragNames = map[[2]uint64]string{{0, 1}: "no", {1, 1}: "yes", {1, 0}: "first", {3, 0}: "later", {0, 2}: "not_later", {0, 0}: "no"}
+
+// FragLater is the nw_frag value of a later fragment: Exact(IPFrag, FragLater).
+const FragLater = 3
 
 func formatMAC(v uint64) string {
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x",

@@ -152,6 +152,15 @@ func (c *compiler) sgRules(h sgHalf) {
 			for _, m := range l4 {
 				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0), m, ofrules.Conjunction{ID: r.ID, Clause: next, NClauses: n})
 			}
+			if laterFrags(r) {
+				// Later fragments carry no ports or ICMP header. The switch
+				// runs in nx-match fragment mode, so the first fragment is
+				// checked on its ports; the rest pass as the rule's
+				// protocol between the same NIC and peer.
+				c.add(h.sg, prioSgConj, cookie(CatSecGroup, 0),
+					ofrules.NewMatch(ipMatch(), ofrules.Exact(ofrules.IPProto, uint64(r.Proto)), ofrules.Exact(ofrules.IPFrag, ofrules.FragLater)),
+					ofrules.Conjunction{ID: r.ID, Clause: next, NClauses: n})
+			}
 			c.add(h.sg, prioSgConj, cookie(CatSecGroup, uint64(r.ID)),
 				ofrules.NewMatch(ofrules.Exact(ofrules.ConjID, uint64(r.ID))),
 				h.rule.Load(uint64(r.ID)), gotoT(h.commit))
@@ -198,6 +207,18 @@ func (c *compiler) localGroups() []*model.SGInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// laterFrags reports whether a rule's L4 clause reads a transport header
+// (ports, ICMP type), which later fragments lack.
+func laterFrags(r *model.RuleInfo) bool {
+	switch r.Proto {
+	case model.ProtoTCP, model.ProtoUDP:
+		return !r.AnyPort()
+	case model.ProtoICMP:
+		return r.ICMPType >= 0
+	}
+	return false
 }
 
 // l4Clause returns the protocol/port/ICMP matches of a rule (nil: any).

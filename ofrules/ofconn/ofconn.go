@@ -88,7 +88,17 @@ type Config struct {
 	// sent to the controller when a flow does not say (default 128, enough
 	// for headers; OpenVPC only uses controller() for traces).
 	MissSendLen uint16
+	// FragMode is the switch's IP fragment handling set on connect
+	// (FragNormal, or FragNXMatch to match nw_frag and see the ports of
+	// first fragments). It is a switch-wide setting.
+	FragMode uint16
 }
+
+// IP fragment handling modes (OFPC_FRAG_*; nx-match is OVS's extension).
+const (
+	FragNormal  uint16 = 0
+	FragNXMatch uint16 = 3
+)
 
 func (c Config) withDefaults() Config {
 	if c.Log == nil {
@@ -498,6 +508,7 @@ func (s *Switch) handshake(ctx context.Context) error {
 	}
 	fxid := s.allocXids(1)
 	cfg := make([]byte, 4)
+	binary.BigEndian.PutUint16(cfg, s.cfg.FragMode)
 	binary.BigEndian.PutUint16(cfg[2:], s.cfg.MissSendLen)
 	if err := s.writeRaw(append(message(typeSetConfig, s.allocXids(1), cfg), message(typeFeaturesReq, fxid, nil)...)); err != nil {
 		return fmt.Errorf("send features request: %w", err)

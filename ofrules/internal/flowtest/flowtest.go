@@ -135,6 +135,9 @@ func Catalogue() []ofrules.Flow {
 				ofrules.Move{Src: ofrules.InPort, Dst: ofrules.Reg(11), NBits: 32}, ofrules.SetField{Field: ofrules.Metadata, Value: 0xff00, Mask: 0xff00}, ofrules.Resubmit{Table: 0}}},
 		{Table: 102, Priority: 0, Cookie: 0xffffffffffffffff},
 		{Table: 253, Priority: 65535, Cookie: 0, Match: ofrules.NewMatch(ofrules.Exact(ofrules.EthType, 0x86dd), ofrules.Exact(ofrules.IPProto, 58), ofrules.Exact(ofrules.IPTTL, 255))},
+		// Later fragments (the security-group L4 clause in nx-match fragment mode).
+		{Table: 55, Priority: 100, Cookie: 24, Match: ofrules.NewMatch(IPv4(), ofrules.Exact(ofrules.IPProto, ofrules.ProtoUDP), ofrules.Exact(ofrules.IPFrag, ofrules.FragLater)),
+			Actions: []ofrules.Action{ofrules.Conjunction{ID: 9, Clause: 3, NClauses: 3}}},
 	}
 }
 
