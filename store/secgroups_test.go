@@ -214,3 +214,33 @@ func TestSharedVPCGroups(t *testing.T) {
 		t.Fatalf("grant to a missing account: %v", err)
 	}
 }
+
+// A change that puts one rule list into two groups is stored with distinct
+// rule ids, and the caller's list is left as it was (the store pins ids
+// into its own copy).
+func TestUpdateDoesNotWriteIntoCallerSlices(t *testing.T) {
+	t.Parallel()
+	e := startEmbedded(t, t.TempDir())
+	s := openStore(t, e.Endpoints())
+	ctx := testCtx(t, 40*time.Second)
+	if _, err := s.Update(ctx, replaceWith(basePolicy())); err != nil {
+		t.Fatal(err)
+	}
+	shared := []model.Rule{model.AllEgress()}
+	if _, err := s.Update(ctx, func(p *model.Policy) error {
+		p.SecurityGroups = append(p.SecurityGroups,
+			model.SecurityGroup{Name: "g1", VPC: "acme-vpc", Egress: shared},
+			model.SecurityGroup{Name: "g2", VPC: "acme-vpc", Egress: shared})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if shared[0].ID != 0 {
+		t.Errorf("the caller's rule got id %d", shared[0].ID)
+	}
+	got, _ := mustPolicy(t, s)
+	a, b := group(got, "g1").Egress[0].ID, group(got, "g2").Egress[0].ID
+	if a == 0 || b == 0 || a == b {
+		t.Fatalf("rule ids %d and %d", a, b)
+	}
+}

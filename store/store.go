@@ -418,6 +418,9 @@ func (s *Store) tryUpdate(ctx context.Context, u *update) (int64, error) {
 	if err := u.fn(p); err != nil {
 		return 0, err
 	}
+	// fn may have put the caller's own slices into p (one rule list shared
+	// by two groups, say); copy, so pinning never writes into them.
+	p = p.Clone()
 	// Before Cascade, which deletes an account's default groups: rules
 	// naming them must keep the account.
 	if err := checkAccountDeletes(sn.policy, p); err != nil {
