@@ -80,6 +80,7 @@ func Build(p *Policy) (*Net, error) {
 	b.subnets(p.Subnets)
 	b.nics(p.NICs)
 	b.securityGroups(p)
+	b.routeTables(p)
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
@@ -294,7 +295,7 @@ func (b *builder) nics(ns []NIC) {
 		if !b.name("nic", n.Name, seen) {
 			continue
 		}
-		ni := &NICInfo{Name: n.Name, Host: n.Host}
+		ni := &NICInfo{Name: n.Name, Host: n.Host, SourceDestCheck: n.SourceDestCheck == nil || *n.SourceDestCheck}
 		si := b.net.Subnets[n.Subnet]
 		if n.Subnet == "" {
 			b.fail("nic", n.Name, "subnet", "is required")

@@ -17,6 +17,9 @@ type Net struct {
 	SecurityGroups map[string]*SGInfo
 	// Rules indexes every security-group rule by its id.
 	Rules map[uint32]*RuleInfo
+	// RouteTables includes every VPC's main table.
+	RouteTables     map[string]*RouteTableInfo
+	RouteTableNames []string
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string
@@ -45,6 +48,9 @@ type SubnetInfo struct {
 	CIDR    netip.Prefix
 	Gateway netip.Addr // network + 1: the implied router
 	Key     uint16     // small id carried in a register, unique across the cloud
+	// RouteTable is the table the subnet uses (its VPC's main table unless
+	// it names one).
+	RouteTable *RouteTableInfo
 }
 
 // NICInfo is a built NIC.
@@ -59,6 +65,8 @@ type NICInfo struct {
 	CtZone       uint16 // conntrack zone, unique on its host (0 when unplaced)
 	Account      string // owner: the VPC's account unless the VPC is shared
 	Groups       []*SGInfo
+	// SourceDestCheck: only the NIC's own IPs as source and destination.
+	SourceDestCheck bool
 }
 
 // IPs returns the primary and secondary IPs.

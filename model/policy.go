@@ -16,6 +16,8 @@ type Policy struct {
 	Hosts    []Host    `yaml:"hosts,omitempty" json:"hosts,omitempty"`
 	// SecurityGroups; each VPC's default group is added when missing.
 	SecurityGroups []SecurityGroup `yaml:"security_groups,omitempty" json:"security_groups,omitempty"`
+	// RouteTables; each VPC's main table is added when missing.
+	RouteTables []RouteTable `yaml:"route_tables,omitempty" json:"route_tables,omitempty"`
 }
 
 // Account is a tenant.
@@ -41,6 +43,8 @@ type Subnet struct {
 	Name string `yaml:"name" json:"name"`
 	VPC  string `yaml:"vpc" json:"vpc"`
 	CIDR string `yaml:"cidr" json:"cidr"`
+	// RouteTable is the table the subnet uses; empty means its VPC's main table.
+	RouteTable string `yaml:"route_table,omitempty" json:"route_table,omitempty"`
 }
 
 // NIC is a VM's network interface; its Name is the iface-id a hypervisor puts
@@ -64,6 +68,10 @@ type NIC struct {
 	// SecurityGroups the NIC is in (groups of its VPC and account); none
 	// means its account's default group of the VPC.
 	SecurityGroups []string `yaml:"security_groups,omitempty" json:"security_groups,omitempty"`
+	// SourceDestCheck (default on) lets the NIC send only from its own IPs
+	// and receive only for them; off, it may forward for others (an
+	// appliance or NAT instance that routes target).
+	SourceDestCheck *bool `yaml:"source_dest_check,omitempty" json:"source_dest_check,omitempty"`
 }
 
 // Host is a hypervisor running OVS.
@@ -90,6 +98,17 @@ func (p *Policy) Clone() *Policy {
 	for i := range c.NICs {
 		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)
 		c.NICs[i].SecurityGroups = append([]string(nil), c.NICs[i].SecurityGroups...)
+		if b := c.NICs[i].SourceDestCheck; b != nil {
+			v := *b
+			c.NICs[i].SourceDestCheck = &v
+		}
+	}
+	if p.RouteTables != nil {
+		c.RouteTables = make([]RouteTable, len(p.RouteTables))
+		for i, t := range p.RouteTables {
+			t.Routes = append([]Route(nil), t.Routes...)
+			c.RouteTables[i] = t
+		}
 	}
 	if p.SecurityGroups != nil {
 		c.SecurityGroups = make([]SecurityGroup, len(p.SecurityGroups))

@@ -12,6 +12,7 @@ func (c *compiler) classifier() {
 			RegSrcPort.Load(uint64(nic.PortKey)),
 			RegSrcSubnet.Load(uint64(nic.Subnet.Key)),
 			RegZone.Load(uint64(c.zones[nic.Name])),
+			RegRouteTable.Load(uint64(nic.Subnet.RouteTable.Key)),
 			ofrules.SetField{Field: ofrules.Metadata, Value: uint64(nic.Subnet.VPC.VNI)},
 			gotoT(TablePortSecurity))
 	}

@@ -10,37 +10,35 @@ import "github.com/openvpc/openvpc/ofrules"
 func (c *compiler) destLookup() {
 	for _, v := range c.vpcs {
 		for _, nic := range v.NICs {
-			loc, ok := c.snap.Locate(nic)
-			if !ok {
-				continue
-			}
-			remote := loc.Host != c.host.Name
-			var tunDst uint64
-			if remote {
-				h := c.snap.Net.Hosts[loc.Host]
-				if h == nil || c.st.TunnelPort == 0 {
-					continue
-				}
-				tunDst = ipVal(h.UnderlayIP)
-			} else if loc.OFPort == 0 {
+			deliver, remote := c.deliver(nic)
+			if deliver == nil {
 				continue
 			}
 			ck := cookie(CatDest, uint64(nic.PortKey))
 			for _, ip := range nic.IPs() {
 				m := []ofrules.MatchField{vpcMatch(v), ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Dst, ipVal(ip))}
-				acts := []ofrules.Action{
-					ofrules.SetField{Field: ofrules.EthDst, Value: macVal(nic.MAC)},
-					RegDstPort.Load(uint64(nic.PortKey)),
-				}
 				if remote {
 					m = append(m, flagMatch(0, FlagFromTunnel))
-					acts = append(acts, ofrules.SetField{Field: ofrules.TunDst, Value: tunDst}, flagSet(FlagRemote), gotoT(TableOutput))
-				} else {
-					acts = append(acts, RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt))
 				}
+				acts := append([]ofrules.Action{
+					ofrules.SetField{Field: ofrules.EthDst, Value: macVal(nic.MAC)},
+					RegDstPort.Load(uint64(nic.PortKey)),
+				}, deliver...)
 				c.add(TableDestLookup, 100, ck, ofrules.NewMatch(m...), acts...)
 			}
 		}
+	}
+	// An appliance (source/destination check off) on this host also takes
+	// tunnelled packets routed to it, which carry another destination IP:
+	// the sending host addressed them to its MAC.
+	for _, nic := range c.local {
+		if nic.SourceDestCheck {
+			continue
+		}
+		c.add(TableDestLookup, 150, cookie(CatDest, uint64(nic.PortKey)),
+			ofrules.NewMatch(vpcMatch(nic.Subnet.VPC), flagMatch(FlagFromTunnel, FlagFromTunnel), ethType(ofrules.EthTypeIPv4),
+				ofrules.Exact(ofrules.EthDst, macVal(nic.MAC))),
+			RegDstPort.Load(uint64(nic.PortKey)), RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt))
 	}
 	c.dropMiss(TableDestLookup)
 }

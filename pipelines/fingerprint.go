@@ -76,6 +76,22 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		// Security groups live in a VPC and name only groups of it, so
 		// hashing the VPC's groups covers every rule and peer a local NIC
 		// can depend on.
+		for _, tn := range snap.Net.RouteTableNames {
+			if t := snap.Net.RouteTables[tn]; t.VPC == v {
+				str(t.Name)
+				num(uint64(t.Key))
+				for _, s := range t.Subnets {
+					str(s.Name)
+				}
+				for _, r := range t.Routes {
+					str(r.Destination.String())
+					str(string(r.State))
+					if r.NIC != nil {
+						str(r.NIC.Name)
+					}
+				}
+			}
+		}
 		for _, gn := range snap.Net.SGNames {
 			if g := snap.Net.SecurityGroups[gn]; g.VPC == v {
 				fingerprintGroup(g, str, num)
@@ -106,6 +122,11 @@ func fingerprintNIC(snap *Snapshot, nic *model.NICInfo, str func(string), num fu
 	num(uint64(nic.PortKey))
 	str(nic.Host)
 	num(uint64(nic.CtZone))
+	if nic.SourceDestCheck {
+		num(1)
+	} else {
+		num(0)
+	}
 	for _, ip := range nic.IPs() {
 		addr(ip)
 	}

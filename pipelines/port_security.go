@@ -3,7 +3,9 @@ package pipelines
 import "github.com/openvpc/openvpc/ofrules"
 
 // portSecurity (table 5): a VM may send only with its own MAC and IPs, ARP
-// only with its own sender MAC/IP, and never DHCP server replies.
+// only with its own sender MAC/IP, and never DHCP server replies. A NIC
+// with source/destination check off (an appliance) may send IPv4 from any
+// address, still with its own MAC.
 func (c *compiler) portSecurity() {
 	c.add(TablePortSecurity, 200, cookie(CatPipeline, uint64(TablePortSecurity)),
 		ofrules.NewMatch(ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPProto, ofrules.ProtoUDP), ofrules.Exact(ofrules.UDPSrc, 67)))
@@ -11,10 +13,15 @@ func (c *compiler) portSecurity() {
 		port := ofrules.Exact(ofrules.InPort, uint64(c.st.Ports[nic.Name]))
 		mac := ofrules.Exact(ofrules.EthSrc, macVal(nic.MAC))
 		ck := cookie(CatPort, uint64(nic.PortKey))
+		if !nic.SourceDestCheck {
+			c.add(TablePortSecurity, 100, ck, ofrules.NewMatch(port, mac, ethType(ofrules.EthTypeIPv4)), gotoT(TableL2Filter))
+		}
 		for _, ip := range nic.IPs() {
-			c.add(TablePortSecurity, 100, ck,
-				ofrules.NewMatch(port, mac, ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Src, ipVal(ip))),
-				gotoT(TableL2Filter))
+			if nic.SourceDestCheck {
+				c.add(TablePortSecurity, 100, ck,
+					ofrules.NewMatch(port, mac, ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Src, ipVal(ip))),
+					gotoT(TableL2Filter))
+			}
 			c.add(TablePortSecurity, 100, ck,
 				ofrules.NewMatch(port, mac, ethType(ofrules.EthTypeARP), ofrules.Exact(ofrules.ArpSpa, ipVal(ip)), ofrules.Exact(ofrules.ArpSha, macVal(nic.MAC))),
 				gotoT(TableL2Filter))

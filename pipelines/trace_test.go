@@ -53,3 +53,30 @@ func TestTraceSecurityGroups(t *testing.T) {
 		t.Fatalf("spoofed: %v\n%s", outs, text)
 	}
 }
+
+// Route tables: web's table sends 172.16.0.0/12 to the appliance fw1 (on
+// h2, source/destination check off) and drops 192.168.0.0/16.
+func TestTraceRoutes(t *testing.T) {
+	text, outs, _ := traceSmall(t, "h1", TraceInput{FromNIC: "web1", Packet: "tcp,nw_dst=172.16.5.5,tp_dst=443"})
+	if len(outs) != 1 || outs[0] != 1 || !strings.Contains(text, "set_field:02:00:00:00:02:14->eth_dst") ||
+		!strings.Contains(text, "verdict: output to tunnel to h2") {
+		t.Fatalf("route to the appliance: %v\n%s", outs, text)
+	}
+	// On h2 the tunnelled packet is delivered by the appliance's MAC; fw1's
+	// default group admits only its members, so web1's packet stops there,
+	// unless established.
+	in := TraceInput{FromHost: "h1", VPC: "acme-vpc", Packet: "tcp,dl_dst=02:00:00:00:02:14,nw_src=10.0.1.10,nw_dst=172.16.5.5,tp_dst=443", CtState: "est"}
+	if text, outs, _ = traceSmall(t, "h2", in); len(outs) != 1 || outs[0] != 7 {
+		t.Fatalf("appliance delivery on h2: %v\n%s", outs, text)
+	}
+	if text, outs, _ = traceSmall(t, "h1", TraceInput{FromNIC: "web1", Packet: "udp,nw_dst=192.168.1.1,tp_dst=53"}); len(outs) != 0 ||
+		!strings.Contains(text, "dropped in table L3Route") {
+		t.Fatalf("blackhole: %v\n%s", outs, text)
+	}
+	// db1's subnet uses the main table: no route to 172.16/12 (an
+	// established packet, past db's egress rules).
+	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "db1", Packet: "tcp,nw_dst=172.16.5.5,tp_dst=443", CtState: "est"}); len(outs) != 0 ||
+		!strings.Contains(text, "dropped in table L3Route") {
+		t.Fatalf("main table: %v\n%s", outs, text)
+	}
+}

@@ -1,0 +1,206 @@
+package model
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// RouteTable is a set of static routes of a VPC. Every subnet uses exactly
+// one: the one it names, else its VPC's main table. Every table also has
+// the implicit, undeletable local route for the VPC's CIDR.
+type RouteTable struct {
+	Name string `yaml:"name" json:"name"`
+	VPC  string `yaml:"vpc" json:"vpc"`
+	// Main marks the VPC's main table (named MainTableName), created with
+	// the VPC and used by subnets that name no table.
+	Main   bool    `yaml:"main,omitempty" json:"main,omitempty"`
+	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
+}
+
+// Route sends a destination CIDR to one target: an appliance NIC of the
+// VPC, or a blackhole. (Internet gateways and peerings come later.)
+type Route struct {
+	Destination string `yaml:"destination" json:"destination"`
+	// NIC is an appliance or NAT instance of the VPC; it receives the
+	// packets only while its source/destination check is off.
+	NIC string `yaml:"nic,omitempty" json:"nic,omitempty"`
+	// Blackhole drops the destination's packets.
+	Blackhole bool `yaml:"blackhole,omitempty" json:"blackhole,omitempty"`
+}
+
+// RouteState is a route's effective state.
+type RouteState string
+
+// Route states, as AWS shows them.
+const (
+	RouteActive    RouteState = "active"
+	RouteBlackhole RouteState = "blackhole"
+)
+
+// RouteTableInfo is a built route table.
+type RouteTableInfo struct {
+	Name    string
+	VPC     *VPCInfo
+	Main    bool
+	Key     uint16 // carried in reg4, unique across the cloud
+	Routes  []*RouteInfo
+	Subnets []*SubnetInfo // associated subnets, by name
+}
+
+// RouteInfo is a built static route.
+type RouteInfo struct {
+	Destination netip.Prefix
+	NIC         *NICInfo // target NIC; nil for a blackhole
+	State       RouteState
+	// Why says why a route is a blackhole it was not written as (its
+	// target NIC is gone).
+	Why string
+}
+
+// MainTableName is the name of a VPC's main route table.
+func MainTableName(vpc string) string { return vpc + "-main" }
+
+// missingMainTables lists the main tables p lacks.
+func missingMainTables(p *Policy) []RouteTable {
+	have := map[string]bool{}
+	for _, t := range p.RouteTables {
+		have[t.Name] = true
+	}
+	var out []RouteTable
+	for _, v := range p.VPCs {
+		if v.Name != "" && !have[MainTableName(v.Name)] {
+			out = append(out, RouteTable{Name: MainTableName(v.Name), VPC: v.Name, Main: true})
+		}
+	}
+	return out
+}
+
+// EnsureMainTables adds the main route tables p lacks and drops main tables
+// whose VPC is gone, so the store keeps them with the VPC's lifetime.
+func EnsureMainTables(p *Policy) {
+	vpcs := map[string]bool{}
+	for _, v := range p.VPCs {
+		vpcs[v.Name] = true
+	}
+	kept := p.RouteTables[:0]
+	for _, t := range p.RouteTables {
+		if t.Main && !vpcs[t.VPC] {
+			continue
+		}
+		kept = append(kept, t)
+	}
+	p.RouteTables = append(kept, missingMainTables(p)...)
+}
+
+// routeTables validates the tables (with the main tables p lacks) and the
+// subnets' associations. It runs after nics.
+func (b *builder) routeTables(p *Policy) {
+	tables := append(append([]RouteTable(nil), p.RouteTables...), missingMainTables(p)...)
+	b.net.RouteTables = map[string]*RouteTableInfo{}
+	seen := map[string]bool{}
+	keys := map[uint64]bool{0: true}
+	for _, t := range tables {
+		if !b.name("route_table", t.Name, seen) {
+			continue
+		}
+		vi := b.net.VPCs[t.VPC]
+		switch {
+		case t.VPC == "":
+			b.fail("route_table", t.Name, "vpc", "is required")
+			continue
+		case vi == nil:
+			b.fail("route_table", t.Name, "vpc", "vpc %q does not exist", t.VPC)
+			continue
+		case t.Main && t.Name != MainTableName(vi.Name):
+			b.fail("route_table", t.Name, "name", "the main table of vpc %q must be named %q", vi.Name, MainTableName(vi.Name))
+			continue
+		case !t.Main && strings.HasSuffix(t.Name, "-main"):
+			b.fail("route_table", t.Name, "name", "names ending in -main are kept for main tables")
+			continue
+		}
+		ti := &RouteTableInfo{Name: t.Name, VPC: vi, Main: t.Main}
+		dests := map[netip.Prefix]int{}
+		for i, r := range t.Routes {
+			field := fmt.Sprintf("routes[%d]", i)
+			ri, ok := b.route(ti, field, r)
+			if !ok {
+				continue
+			}
+			if j, dup := dests[ri.Destination]; dup {
+				b.fail("route_table", t.Name, field+".destination", "%s is already the destination of routes[%d]", ri.Destination, j)
+				continue
+			}
+			dests[ri.Destination] = i
+			ti.Routes = append(ti.Routes, ri)
+		}
+		b.net.RouteTables[t.Name] = ti
+	}
+	b.net.RouteTableNames = sortedKeys(b.net.RouteTables)
+	for _, name := range b.net.RouteTableNames {
+		ti := b.net.RouteTables[name]
+		ti.Key = uint16(probe(hashName("rtb/"+name)%0xfffe+1, 0xffff, func(v uint64) bool { return keys[v] }))
+		keys[uint64(ti.Key)] = true
+	}
+	// Associations.
+	for _, s := range p.Subnets {
+		si := b.net.Subnets[s.Name]
+		if si == nil {
+			continue
+		}
+		name := s.RouteTable
+		if name == "" {
+			name = MainTableName(si.VPC.Name)
+		}
+		ti := b.net.RouteTables[name]
+		switch {
+		case ti == nil:
+			b.fail("subnet", s.Name, "route_table", "route table %q does not exist", name)
+			continue
+		case ti.VPC != si.VPC:
+			b.fail("subnet", s.Name, "route_table", "route table %q belongs to vpc %q, the subnet to vpc %q", name, ti.VPC.Name, si.VPC.Name)
+			continue
+		}
+		si.RouteTable = ti
+		ti.Subnets = append(ti.Subnets, si)
+	}
+	for _, ti := range b.net.RouteTables {
+		sort.Slice(ti.Subnets, func(i, j int) bool { return ti.Subnets[i].Name < ti.Subnets[j].Name })
+	}
+}
+
+func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, bool) {
+	p, ok := b.prefix("route_table", ti.Name, field+".destination", r.Destination)
+	if !ok {
+		return nil, false
+	}
+	if p == ti.VPC.CIDR {
+		b.fail("route_table", ti.Name, field+".destination", "%s is the vpc's own CIDR, covered by the local route", p)
+		return nil, false
+	}
+	ri := &RouteInfo{Destination: p, State: RouteActive}
+	switch {
+	case r.NIC != "" && r.Blackhole:
+		b.fail("route_table", ti.Name, field+".nic", "give one target: nic or blackhole")
+		return nil, false
+	case r.Blackhole:
+		ri.State = RouteBlackhole
+	case r.NIC != "":
+		nic := b.net.NICs[r.NIC]
+		switch {
+		case nic == nil:
+			// Like AWS: a route whose target is gone stays, as a blackhole.
+			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("nic %q does not exist", r.NIC)
+		case nic.Subnet.VPC != ti.VPC:
+			b.fail("route_table", ti.Name, field+".nic", "nic %q is in vpc %q, the table in vpc %q", r.NIC, nic.Subnet.VPC.Name, ti.VPC.Name)
+			return nil, false
+		default:
+			ri.NIC = nic
+		}
+	default:
+		b.fail("route_table", ti.Name, field+".nic", "a target is required: nic or blackhole")
+		return nil, false
+	}
+	return ri, true
+}
