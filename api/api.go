@@ -1,7 +1,9 @@
 // Package api is OpenVPC's tenant HTTP JSON API: CRUD of accounts, VPCs,
-// subnets, NICs, hosts and security groups (with AWS-like verbs for rules,
-// grants and NIC membership), declarative apply/export of policy
-// documents, and API tokens, with per-account access control. It keeps no state of its
+// subnets, NICs, hosts, security groups (with AWS-like verbs for rules,
+// grants and NIC membership) and route tables (with verbs for routes,
+// subnet associations and NICs' source/destination check), declarative
+// apply/export of policy documents, and API tokens, with per-account
+// access control. It keeps no state of its
 // own: everything is read from and written to a Backend (the etcd store),
 // and every write is one Backend.Update, so nothing is ever half-written.
 package api
@@ -26,9 +28,10 @@ type Backend interface {
 	// modifies the returned policy.
 	Policy(ctx context.Context) (*model.Policy, int64, error)
 	// Update runs fn on a deep copy of the current policy and commits the
-	// result atomically (one etcd transaction), after default groups and
-	// grants follow the change (store.Cascade: model.EnsureDefaultGroups,
-	// grants to deleted accounts dropped), model.AllocateIPs, model.Build
+	// result atomically (one etcd transaction), after default groups, main
+	// route tables and grants follow the change (store.Cascade:
+	// model.EnsureDefaultGroups, model.EnsureMainTables, grants to deleted
+	// accounts dropped), model.AllocateIPs, model.Build
 	// (whose error is returned unchanged) and model.Pin. It
 	// retries fn on conflicts, so fn must be repeatable; when it gives up,
 	// its error wraps ErrConflict. An error returned by fn aborts the

@@ -78,6 +78,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		func() error { return duplicates(subnetKind, doc.Subnets) },
 		func() error { return duplicates(nicKind, doc.NICs) },
 		func() error { return duplicates(securityGroupKind, doc.SecurityGroups) },
+		func() error { return duplicates(routeTableKind, doc.RouteTables) },
 	} {
 		if err := check(); err != nil {
 			return err
@@ -87,7 +88,8 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 	t, rev, err := s.run(r.Context(), pr, dryRun, func(t *txn) error {
 		changes = nil
 		// Referenced kinds first, so a document can create a VPC and its
-		// subnets, groups and NICs at once.
+		// subnets, groups, tables and NICs at once. (Routes may target NICs
+		// of the document: their check runs once everything is in place.)
 		for _, step := range []func() error{
 			func() error { return upsert(t, accountKind, doc.Accounts, &changes) },
 			func() error { return upsert(t, hostKind, doc.Hosts, &changes) },
@@ -99,6 +101,11 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 				// export's) updates them.
 				model.EnsureDefaultGroups(t.p)
 				return upsert(t, securityGroupKind, doc.SecurityGroups, &changes)
+			},
+			func() error {
+				// Likewise the main tables of new VPCs.
+				model.EnsureMainTables(t.p)
+				return upsert(t, routeTableKind, doc.RouteTables, &changes)
 			},
 			func() error { return upsert(t, nicKind, doc.NICs, &changes) },
 		} {

@@ -60,6 +60,34 @@ func decodeJSON(data []byte, v any) error {
 	return nil
 }
 
+// withoutFields returns a JSON object body without the named top-level
+// fields; anything else (not an object, malformed) is returned as it is,
+// for decodeJSON to report.
+func withoutFields(data []byte, fields []string) []byte {
+	if len(fields) == 0 {
+		return data
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil || m == nil {
+		return data
+	}
+	found := false
+	for _, f := range fields {
+		if _, ok := m[f]; ok {
+			delete(m, f)
+			found = true
+		}
+	}
+	if !found {
+		return data
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return out
+}
+
 func jsonError(err error, target reflect.Type) *Error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError

@@ -40,6 +40,7 @@ func seedPolicy(t testing.TB) *model.Policy {
 		t.Fatal(err)
 	}
 	model.EnsureDefaultGroups(p)
+	model.EnsureMainTables(p)
 	n, err := model.Build(p)
 	if err != nil {
 		t.Fatal(err)

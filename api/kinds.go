@@ -47,6 +47,16 @@ type kind[T any] struct {
 	deletable func(obj *T) error
 	// users lists the objects that reference the named one.
 	users func(p *model.Policy, name string) []ref
+	// present, if set, is what the API answers for obj instead of obj
+	// itself: the object with read-only fields computed from the built
+	// policy n (nil if it does not build).
+	present func(n *model.Net, obj *T) any
+	// computed lists the JSON fields present adds, which a create or
+	// update body may carry back (as a GET returned them) and which are
+	// ignored.
+	computed []string
+	// presentSchema names the OpenAPI schema of what present returns.
+	presentSchema string
 }
 
 // docKey is the kind's key in a policy document ("security_groups").
@@ -183,6 +193,9 @@ func (v *view) refVisible(r ref) bool {
 	case "security_group":
 		g := findGroup(v.p, r.name)
 		return g != nil && v.groupVisible(g)
+	case "route_table":
+		rt := findTable(v.p, r.name)
+		return rt != nil && v.vpcVisible(rt.VPC)
 	}
 	return false
 }
@@ -302,6 +315,13 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 		out.SecurityGroups = append(out.SecurityGroups, stub)
 		accounts[v.groupOwner(&g)] = true
 	}
+	// Tables of the VPCs there: routes to NICs not there (other accounts'
+	// in a shared VPC) are blackholes in this build, never errors.
+	for _, x := range v.p.RouteTables {
+		if vpcs[x.VPC] || touched[ref{"route_table", x.Name}] {
+			out.RouteTables = append(out.RouteTables, x)
+		}
+	}
 	for _, a := range v.p.Accounts {
 		if accounts[a.Name] || touched[ref{"account", a.Name}] {
 			out.Accounts = append(out.Accounts, a)
@@ -311,7 +331,7 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 }
 
 // visiblePolicy is what the principal may export: everything for an admin,
-// else the VPCs, subnets, NICs and security groups it sees.
+// else the VPCs, subnets, NICs, security groups and route tables it sees.
 func (v *view) visiblePolicy() *model.Policy {
 	if v.pr.Admin {
 		return v.p
@@ -335,6 +355,11 @@ func (v *view) visiblePolicy() *model.Policy {
 	for _, x := range v.p.NICs {
 		if v.nicVisible(&x) {
 			out.NICs = append(out.NICs, x)
+		}
+	}
+	for _, x := range v.p.RouteTables {
+		if v.vpcVisible(x.VPC) {
+			out.RouteTables = append(out.RouteTables, x)
 		}
 	}
 	return out
@@ -429,7 +454,8 @@ var vpcKind = &kind[model.VPC]{
 		}
 		return nil
 	},
-	// A VPC's default groups go with it; other groups keep it.
+	// A VPC's default groups and main table go with it; other groups and
+	// tables keep it.
 	users: func(p *model.Policy, name string) []ref {
 		var out []ref
 		for _, x := range p.Subnets {
@@ -440,6 +466,11 @@ var vpcKind = &kind[model.VPC]{
 		for _, g := range p.SecurityGroups {
 			if g.VPC == name && !g.Default {
 				out = append(out, ref{"security_group", g.Name})
+			}
+		}
+		for _, t := range p.RouteTables {
+			if t.VPC == name && !t.Main {
+				out = append(out, ref{"route_table", t.Name})
 			}
 		}
 		return out
@@ -460,12 +491,23 @@ var subnetKind = &kind[model.Subnet]{
 			if v.vpcVisible(o.VPC) && !v.vpcOwned(o.VPC) {
 				return denied("vpc", "vpc %q belongs to another account; only it may add subnets", o.VPC)
 			}
+			o.RouteTable = mainAsEmpty(o.VPC, o.RouteTable)
 			return nil
 		}
 		if err := keepString("vpc", &o.VPC, old.VPC); err != nil {
 			return err
 		}
-		return keepString("cidr", &o.CIDR, old.CIDR)
+		if err := keepString("cidr", &o.CIDR, old.CIDR); err != nil {
+			return err
+		}
+		// The association is mutable. Left out, it stays (a client that
+		// predates route tables must not move subnets to the main table);
+		// the main table is named to go back to it.
+		if o.RouteTable == "" {
+			o.RouteTable = old.RouteTable
+		}
+		o.RouteTable = mainAsEmpty(o.VPC, o.RouteTable)
+		return nil
 	},
 	users: func(p *model.Policy, name string) []ref {
 		var out []ref
@@ -510,6 +552,7 @@ var nicKind = &kind[model.NIC]{
 			if len(o.SecurityGroups) == 0 {
 				o.SecurityGroups = nil
 			}
+			o.SourceDestCheck = sourceDestCheck(o.SourceDestCheck)
 			return nil
 		}
 		if err := keepString("subnet", &o.Subnet, old.Subnet); err != nil {
@@ -531,6 +574,11 @@ var nicKind = &kind[model.NIC]{
 		case len(o.SecurityGroups) == 0:
 			o.SecurityGroups = nil
 		}
+		// Left out, the check stays as it is.
+		if o.SourceDestCheck == nil {
+			o.SourceDestCheck = old.SourceDestCheck
+		}
+		o.SourceDestCheck = sourceDestCheck(o.SourceDestCheck)
 		if o.IP == "" {
 			o.IP = old.IP
 		}
@@ -589,10 +637,13 @@ func normalize[T any](x T) T {
 	case *model.NIC:
 		o.SecondaryIPs = nilIfEmpty(o.SecondaryIPs)
 		o.SecurityGroups = nilIfEmpty(o.SecurityGroups)
+		o.SourceDestCheck = sourceDestCheck(o.SourceDestCheck)
 	case *model.SecurityGroup:
 		o.Ingress = nilIfEmpty(o.Ingress)
 		o.Egress = nilIfEmpty(o.Egress)
 		o.Grants = nilIfEmpty(o.Grants)
+	case *model.RouteTable:
+		o.Routes = nilIfEmpty(o.Routes)
 	}
 	return x
 }

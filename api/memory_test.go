@@ -77,6 +77,7 @@ func (m *memBackend) Update(ctx context.Context, fn func(p *model.Policy) error)
 			continue
 		}
 		model.EnsureDefaultGroups(p) // as store.Cascade
+		model.EnsureMainTables(p)
 		if err := model.AllocateIPs(p); err != nil {
 			return 0, err
 		}

@@ -115,9 +115,10 @@ func (t *txn) checked(err error) error {
 func (s *server) run(ctx context.Context, pr Principal, dryRun bool, change func(t *txn) error) (*txn, int64, error) {
 	var last *txn
 	fn := func(p *model.Policy) error {
-		// Default groups missing from a policy stored before they existed
-		// are there to change like the stored ones.
+		// Default groups and main tables missing from a policy stored
+		// before they existed are there to change like the stored ones.
 		model.EnsureDefaultGroups(p)
+		model.EnsureMainTables(p)
 		t := &txn{v: newView(pr, p), p: p, touched: map[ref]bool{}, paths: map[ref]string{}, log: s.log,
 			accounts: make(map[string]bool, len(p.Accounts))}
 		for _, a := range p.Accounts {
@@ -169,8 +170,9 @@ type listResponse[T any] struct {
 	Items []T `json:"items"`
 }
 
-// policy reads the policy to answer a read. Default groups that a policy
-// stored before they existed lacks are shown as the next write stores them.
+// policy reads the policy to answer a read. Default groups and main tables
+// that a policy stored before they existed lacks are shown as the next
+// write stores them.
 func (s *server) policy(ctx context.Context, w http.ResponseWriter) (*model.Policy, error) {
 	p, rev, err := s.b.Policy(ctx)
 	if err != nil {
@@ -179,7 +181,32 @@ func (s *server) policy(ctx context.Context, w http.ResponseWriter) (*model.Poli
 	setRevision(w, rev)
 	p = p.Clone() // the backend's; not ours to change
 	model.EnsureDefaultGroups(p)
+	model.EnsureMainTables(p)
 	return p, nil
+}
+
+// presenter returns what the API answers for objects of k in p: the
+// objects themselves, or with k.present what it makes of them (the policy
+// is built once, for all of them).
+func presenter[T any](k *kind[T], p *model.Policy) func(obj *T) any {
+	if k.present == nil {
+		return func(obj *T) any { return *obj }
+	}
+	n, err := model.Build(p)
+	if err != nil {
+		n = nil // a stored policy builds; if not, show what is stored
+	}
+	return func(obj *T) any { return k.present(n, obj) }
+}
+
+// decodeObject reads a create or update body of kind k into obj, ignoring
+// the fields k computes (a GET's answer may be sent back as it is).
+func decodeObject[T any](s *server, w http.ResponseWriter, r *http.Request, k *kind[T], obj *T) error {
+	data, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(withoutFields(data, k.computed), obj)
 }
 
 func listHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http.Request, Principal) error {
@@ -196,7 +223,12 @@ func listHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http.R
 			}
 		}
 		sort.SliceStable(items, func(i, j int) bool { return k.name(&items[i]) < k.name(&items[j]) })
-		writeJSON(w, http.StatusOK, listResponse[T]{Items: items})
+		show := presenter(k, p)
+		out := make([]any, len(items))
+		for i := range items {
+			out[i] = show(&items[i])
+		}
+		writeJSON(w, http.StatusOK, listResponse[any]{Items: out})
 		return nil
 	}
 }
@@ -212,7 +244,7 @@ func getHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http.Re
 		if i < 0 || !canSee(k, newView(pr, p), &(*k.items(p))[i]) {
 			return notFound("%s %q not found", k.singular, name)
 		}
-		writeJSON(w, http.StatusOK, (*k.items(p))[i])
+		writeJSON(w, http.StatusOK, presenter(k, p)(&(*k.items(p))[i]))
 		return nil
 	}
 }
@@ -229,7 +261,7 @@ func stored[T any](k *kind[T], t *txn, name string) (T, error) {
 func createHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http.Request, Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, pr Principal) error {
 		var obj T
-		if err := s.decodeBody(w, r, &obj); err != nil {
+		if err := decodeObject(s, w, r, k, &obj); err != nil {
 			return err
 		}
 		name := k.name(&obj)
@@ -260,7 +292,7 @@ func createHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 		}
 		setRevision(w, rev)
 		w.Header().Set("Location", "/v1/"+k.plural+"/"+url.PathEscape(name))
-		writeJSON(w, http.StatusCreated, out)
+		writeJSON(w, http.StatusCreated, presenter(k, t.p)(&out))
 		return nil
 	}
 }
@@ -269,7 +301,7 @@ func updateHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 	return func(w http.ResponseWriter, r *http.Request, pr Principal) error {
 		name := r.PathValue("name")
 		var obj T
-		if err := s.decodeBody(w, r, &obj); err != nil {
+		if err := decodeObject(s, w, r, k, &obj); err != nil {
 			return err
 		}
 		if n := k.name(&obj); n == "" {
@@ -306,7 +338,7 @@ func updateHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 			return err
 		}
 		setRevision(w, rev)
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, presenter(k, t.p)(&out))
 		return nil
 	}
 }

@@ -29,46 +29,61 @@ type queryParam struct{ name, typ, description string }
 
 // fieldDocs describes fields of the schemas (schema.json_name).
 var fieldDocs = map[string]string{
-	"VPC.account":           "Owning account. Defaults to (and must be) the token's account for account tokens.",
-	"VPC.cidr":              "IPv4 CIDR, /16 to /28. Immutable.",
-	"VPC.vni":               "Tunnel key, assigned when 0 (only an admin may choose it). Immutable once assigned.",
-	"Subnet.vpc":            "The VPC (of the caller's account). Immutable.",
-	"Subnet.cidr":           "IPv4 CIDR inside the VPC, /28 or larger. Immutable.",
-	"NIC.name":              "The iface-id hypervisors set in external_ids:iface-id.",
-	"NIC.subnet":            "The subnet. Immutable.",
-	"NIC.host":              "Host the NIC is placed on (must exist); empty for unplaced.",
-	"NIC.mac":               "Assigned when empty. Immutable once assigned.",
-	"NIC.ip":                "Primary IPv4 address; the lowest free address of the subnet when empty.",
-	"NIC.port_key":          "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
-	"NIC.ct_zone":           "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
-	"Host.underlay_ip":      "IPv4 address tunnels use.",
-	"Host.encap":            "vxlan (default), gre or geneve.",
-	"Host.ovsdb":            "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
-	"Host.datapath_type":    "netdev (default) or system.",
-	"Error.code":            "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
-	"Error.field":           "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
-	"Change.op":             "create, update or unchanged.",
-	"Change.fields":         "For updates, the fields that change.",
-	"TokenRequest.account":  "Account the token acts for; empty for an admin token.",
-	"TokenRequest.admin":    "Create an admin token (no account).",
-	"NewToken.secret":       "The bearer secret; shown only in this response.",
-	"VPC.shared":            "NICs and security groups of every account may be in the VPC, isolated by security groups only; other accounts see it and its subnets read-only. Only an admin may set it.",
-	"NIC.account":           "Owning account; the VPC's by default. Only a shared VPC holds NICs of other accounts (an account token's NIC there is its own).",
-	"NIC.security_groups":   "Groups of the NIC's VPC and account; empty: its account's default group. Left out on update, they stay.",
-	"SecurityGroup.vpc":     "The VPC (the caller's, or a shared one). Immutable.",
-	"SecurityGroup.account": "Owning account; the token's account for account tokens. Immutable.",
-	"SecurityGroup.default": "The account's default group of the VPC (<vpc>-default, or <vpc>-<account>-default in a shared VPC), created with the VPC; cannot be created or deleted by hand.",
-	"SecurityGroup.ingress": "Allowed incoming traffic. Left out on update, the rules stay.",
-	"SecurityGroup.egress":  "Allowed outgoing traffic; all egress when left out on create. Left out on update, the rules stay.",
-	"SecurityGroup.grants":  "Accounts that may name this group as a peer in their rules. Left out on update, they stay.",
-	"Rule.id":               "Assigned when 0 (only an admin may choose it); names the rule in flows. Given alone to revoke, it selects the rule.",
-	"Rule.protocol":         "tcp, udp, icmp, all or an IP protocol number 0-255.",
-	"Rule.ports":            "tcp/udp destination port or range (\"22\", \"8000-8080\"); empty: all.",
-	"Rule.icmp_type":        "icmp type 0-255; absent: any.",
-	"Rule.icmp_code":        "icmp code 0-255 (needs icmp_type); absent: any.",
-	"Rule.cidr":             "Peer network (the source of ingress, the destination of egress); or group.",
-	"Rule.group":            "Peer security group of the same VPC: its members' addresses. Of another account only if granted to the group's account.",
-	"GrantRequest.account":  "The account to grant the group to.",
+	"VPC.account":                       "Owning account. Defaults to (and must be) the token's account for account tokens.",
+	"VPC.cidr":                          "IPv4 CIDR, /16 to /28. Immutable.",
+	"VPC.vni":                           "Tunnel key, assigned when 0 (only an admin may choose it). Immutable once assigned.",
+	"Subnet.vpc":                        "The VPC (of the caller's account). Immutable.",
+	"Subnet.cidr":                       "IPv4 CIDR inside the VPC, /28 or larger. Immutable.",
+	"NIC.name":                          "The iface-id hypervisors set in external_ids:iface-id.",
+	"NIC.subnet":                        "The subnet. Immutable.",
+	"NIC.host":                          "Host the NIC is placed on (must exist); empty for unplaced.",
+	"NIC.mac":                           "Assigned when empty. Immutable once assigned.",
+	"NIC.ip":                            "Primary IPv4 address; the lowest free address of the subnet when empty.",
+	"NIC.port_key":                      "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
+	"NIC.ct_zone":                       "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
+	"Host.underlay_ip":                  "IPv4 address tunnels use.",
+	"Host.encap":                        "vxlan (default), gre or geneve.",
+	"Host.ovsdb":                        "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
+	"Host.datapath_type":                "netdev (default) or system.",
+	"Error.code":                        "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
+	"Error.field":                       "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
+	"Change.op":                         "create, update or unchanged.",
+	"Change.fields":                     "For updates, the fields that change.",
+	"TokenRequest.account":              "Account the token acts for; empty for an admin token.",
+	"TokenRequest.admin":                "Create an admin token (no account).",
+	"NewToken.secret":                   "The bearer secret; shown only in this response.",
+	"VPC.shared":                        "NICs and security groups of every account may be in the VPC, isolated by security groups only; other accounts see it and its subnets read-only. Only an admin may set it.",
+	"NIC.account":                       "Owning account; the VPC's by default. Only a shared VPC holds NICs of other accounts (an account token's NIC there is its own).",
+	"NIC.security_groups":               "Groups of the NIC's VPC and account; empty: its account's default group. Left out on update, they stay.",
+	"SecurityGroup.vpc":                 "The VPC (the caller's, or a shared one). Immutable.",
+	"SecurityGroup.account":             "Owning account; the token's account for account tokens. Immutable.",
+	"SecurityGroup.default":             "The account's default group of the VPC (<vpc>-default, or <vpc>-<account>-default in a shared VPC), created with the VPC; cannot be created or deleted by hand.",
+	"SecurityGroup.ingress":             "Allowed incoming traffic. Left out on update, the rules stay.",
+	"SecurityGroup.egress":              "Allowed outgoing traffic; all egress when left out on create. Left out on update, the rules stay.",
+	"SecurityGroup.grants":              "Accounts that may name this group as a peer in their rules. Left out on update, they stay.",
+	"Rule.id":                           "Assigned when 0 (only an admin may choose it); names the rule in flows. Given alone to revoke, it selects the rule.",
+	"Rule.protocol":                     "tcp, udp, icmp, all or an IP protocol number 0-255.",
+	"Rule.ports":                        "tcp/udp destination port or range (\"22\", \"8000-8080\"); empty: all.",
+	"Rule.icmp_type":                    "icmp type 0-255; absent: any.",
+	"Rule.icmp_code":                    "icmp code 0-255 (needs icmp_type); absent: any.",
+	"Rule.cidr":                         "Peer network (the source of ingress, the destination of egress); or group.",
+	"Rule.group":                        "Peer security group of the same VPC: its members' addresses. Of another account only if granted to the group's account.",
+	"GrantRequest.account":              "The account to grant the group to.",
+	"Subnet.route_table":                "The route table the subnet uses, of its VPC; empty: the VPC's main table (<vpc>-main). Left out on update, it stays.",
+	"NIC.source_dest_check":             "Source/destination check: absent or true (on, the default) lets the NIC send only from its own addresses and receive only for them; false lets it forward for others (an appliance that routes target). Left out on update, it stays.",
+	"RouteTable.vpc":                    "The VPC (the caller's). Immutable.",
+	"RouteTable.main":                   "The VPC's main table (<vpc>-main), used by subnets that name no table; created and deleted with the VPC, never by hand.",
+	"RouteTable.routes":                 "Static routes, besides the implicit local route of the VPC's CIDR. Left out on update, they stay.",
+	"Route.destination":                 "IPv4 CIDR; unique in the table, not the VPC's own CIDR. The longest matching prefix wins.",
+	"Route.nic":                         "Target: a NIC of the table's VPC (with its source/destination check off, to forward). If it is deleted the route stays, as a blackhole.",
+	"Route.blackhole":                   "Target: drop the destination's packets.",
+	"RouteTableStatus.route_states":     "Computed, read-only: the implicit local route first, then each route's state.",
+	"RouteTableStatus.subnets":          "Computed, read-only: the subnets that use the table.",
+	"RouteStatus.local":                 "The implicit route of the VPC's CIDR.",
+	"RouteStatus.state":                 "active, or blackhole (a blackhole route, or one whose target NIC is gone).",
+	"RouteStatus.why":                   "Why a route to a NIC is a blackhole.",
+	"RouteTableAssociation.route_table": "A route table of the subnet's VPC; empty or <vpc>-main: the main table.",
+	"SourceDestCheckRequest.source_dest_check": "true: on (the default); false: off.",
 }
 
 // requiredFields lists the fields a schema must have.
@@ -78,18 +93,25 @@ var requiredFields = map[string][]string{
 	"ApplyResult": {"changes", "dry_run"}, "NewToken": {"id", "secret", "admin"}, "TokenInfo": {"id", "admin", "created"},
 	"SecondaryIPRequest": {"ip"}, "Detail": {"message"},
 	"SecurityGroup": {"name", "vpc"}, "GrantRequest": {"account"}, "NICGroupsRequest": {"security_groups"},
+	"RouteTable": {"name", "vpc"}, "Route": {"destination"}, "RouteTableStatus": {"name", "vpc", "route_states", "subnets"},
+	"RouteStatus": {"destination", "state"}, "RouteTableAssociation": {"route_table"}, "SourceDestCheckRequest": {"source_dest_check"},
 }
 
-var pathParamRE = regexp.MustCompile(`\{(\w+)\}`)
+var pathParamRE = regexp.MustCompile(`\{(\w+)(?:\.\.\.)?\}`)
+
+// docPath writes a mux pattern as an OpenAPI path: a trailing wildcard
+// ({cidr...}) is a plain parameter there.
+func docPath(pattern string) string { return strings.ReplaceAll(pattern, "...}", "}") }
 
 // openAPIDocument describes routes as an OpenAPI 3.0 document.
 func openAPIDocument(routes []route) []byte {
 	paths := map[string]map[string]any{}
 	for _, rt := range routes {
-		if paths[rt.path] == nil {
-			paths[rt.path] = map[string]any{}
+		p := docPath(rt.path)
+		if paths[p] == nil {
+			paths[p] = map[string]any{}
 		}
-		paths[rt.path][strings.ToLower(rt.method)] = operation(rt)
+		paths[p][strings.ToLower(rt.method)] = operation(rt)
 	}
 	schemas := map[string]any{}
 	for name, v := range schemaTypes {
@@ -104,7 +126,7 @@ func openAPIDocument(routes []route) []byte {
 		"info": map[string]any{
 			"title":   "OpenVPC tenant API",
 			"version": "1",
-			"description": "Accounts, VPCs, subnets, NICs, hosts and security groups of OpenVPC, declarative apply/export, and API tokens. " +
+			"description": "Accounts, VPCs, subnets, NICs, hosts, security groups and route tables of OpenVPC, declarative apply/export, and API tokens. " +
 				"Authenticate with Authorization: Bearer <token>. An account token sees and changes only its account's " +
 				"VPCs, subnets and NICs; accounts, hosts and tokens need an admin token. Every error is a JSON Error.",
 		},
@@ -202,22 +224,7 @@ var timeType = reflect.TypeOf(time.Time{})
 // schemaOf describes a Go type as an OpenAPI schema, from its JSON tags.
 func schemaOf(name string, t reflect.Type) map[string]any {
 	props := map[string]any{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		jn, _, _ := strings.Cut(tag, ",")
-		if jn == "-" || !f.IsExported() {
-			continue
-		}
-		if jn == "" {
-			jn = f.Name
-		}
-		s := typeSchema(f.Type)
-		if d := fieldDocs[name+"."+jn]; d != "" {
-			s["description"] = d
-		}
-		props[jn] = s
-	}
+	addProps([]string{name}, t, props)
 	out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	if req := requiredFields[name]; len(req) > 0 {
 		r := append([]string(nil), req...)
@@ -225,6 +232,41 @@ func schemaOf(name string, t reflect.Type) map[string]any {
 		out["required"] = r
 	}
 	return out
+}
+
+// addProps adds the JSON fields of struct t to props, those of embedded
+// structs too (encoding/json flattens them), described by fieldDocs under
+// any of names (the schema's, then those of the structs embedding it).
+func addProps(names []string, t reflect.Type, props map[string]any) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		jn, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
+			inner := names
+			for n, v := range schemaTypes {
+				if reflect.TypeOf(v) == f.Type {
+					inner = append([]string{n}, names...)
+				}
+			}
+			addProps(inner, f.Type, props)
+			continue
+		}
+		if jn == "-" || !f.IsExported() {
+			continue
+		}
+		if jn == "" {
+			jn = f.Name
+		}
+		s := typeSchema(f.Type)
+		for _, n := range names {
+			if d := fieldDocs[n+"."+jn]; d != "" {
+				s["description"] = d
+				break
+			}
+		}
+		props[jn] = s
+	}
 }
 
 func typeSchema(t reflect.Type) map[string]any {

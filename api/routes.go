@@ -42,6 +42,28 @@ func (s *server) routes() []route {
 			id: "setNICSecurityGroups", tag: "nics", summary: "Replace the security groups of a NIC (an empty list: its account's default group); returns the NIC.",
 			request: "NICGroupsRequest", response: "NIC", status: http.StatusOK, write: true}},
 	)
+	rs = append(rs, crudRoutes(s, routeTableKind, "RouteTable", "Route tables, owned by their VPC's account. "+
+		"Answers carry each route's computed state (route_states, the implicit local route first) and the associated subnets; "+
+		"main tables come and go with their VPC.")...)
+	const rtb = "/v1/route-tables/{name}/routes"
+	rs = append(rs,
+		route{method: http.MethodPost, path: rtb, auth: authAny, h: s.createRoute, doc: opDoc{
+			id: "createRoute", tag: "route-tables", summary: "Add a route (409 if the table has a route to the same destination); returns the table. " +
+				"A nic target must exist, be visible to the caller and be in the table's VPC.",
+			request: "Route", response: "RouteTableStatus", status: http.StatusCreated, write: true}},
+		route{method: http.MethodPut, path: rtb, auth: authAny, h: s.replaceRoute, doc: opDoc{
+			id: "replaceRoute", tag: "route-tables", summary: "Replace the route to the body's destination (404 if none); returns the table.",
+			request: "Route", response: "RouteTableStatus", status: http.StatusOK, write: true}},
+		route{method: http.MethodDelete, path: rtb + "/{cidr...}", auth: authAny, h: s.deleteRoute, doc: opDoc{
+			id: "deleteRoute", tag: "route-tables", summary: "Delete the route to a destination, written with its slash escaped (10.0.0.0%2F8) or not; returns the table.",
+			response: "RouteTableStatus", status: http.StatusOK, write: true}},
+		route{method: http.MethodPut, path: "/v1/subnets/{name}/route-table", auth: authAny, h: s.associateRouteTable, doc: opDoc{
+			id: "associateRouteTable", tag: "subnets", summary: "Associate a subnet with a route table of its VPC (empty: the main table); returns the subnet.",
+			request: "RouteTableAssociation", response: "Subnet", status: http.StatusOK, write: true}},
+		route{method: http.MethodPut, path: "/v1/nics/{name}/source-dest-check", auth: authAny, h: s.setSourceDestCheck, doc: opDoc{
+			id: "setSourceDestCheck", tag: "nics", summary: "Turn a NIC's source/destination check on (true, the default) or off (false: an appliance that routes may target); returns the NIC.",
+			request: "SourceDestCheckRequest", response: "NIC", status: http.StatusOK, write: true}},
+	)
 	rs = append(rs,
 		route{method: http.MethodPost, path: "/v1/nics/{name}/secondary-ips", auth: authAny, h: s.addSecondaryIP, doc: opDoc{
 			id: "addSecondaryIP", tag: "nics", summary: "Add a secondary IP to a NIC; returns the NIC.",
@@ -81,17 +103,21 @@ func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
 		auth = authAdmin
 	}
 	list, one := "/v1/"+k.plural, "/v1/"+k.plural+"/{name}"
+	shown := schema // what the API answers
+	if k.presentSchema != "" {
+		shown = k.presentSchema
+	}
 	return []route{
 		{method: http.MethodGet, path: list, auth: auth, h: listHandler(s, k), doc: opDoc{
-			id: "list" + schema + "s", tag: k.plural, summary: "List " + k.plural + ". " + about, response: schema, list: true, status: http.StatusOK}},
+			id: "list" + schema + "s", tag: k.plural, summary: "List " + k.plural + ". " + about, response: shown, list: true, status: http.StatusOK}},
 		{method: http.MethodPost, path: list, auth: auth, h: createHandler(s, k), doc: opDoc{
 			id: "create" + schema, tag: k.plural, summary: "Create a " + k.singular + " (409 if the name exists); returns it as stored.",
-			request: schema, response: schema, status: http.StatusCreated, write: true}},
+			request: schema, response: shown, status: http.StatusCreated, write: true}},
 		{method: http.MethodGet, path: one, auth: auth, h: getHandler(s, k), doc: opDoc{
-			id: "get" + schema, tag: k.plural, summary: "Get a " + k.singular + ".", response: schema, status: http.StatusOK}},
+			id: "get" + schema, tag: k.plural, summary: "Get a " + k.singular + ".", response: shown, status: http.StatusOK}},
 		{method: http.MethodPut, path: one, auth: auth, h: updateHandler(s, k), doc: opDoc{
 			id: "update" + schema, tag: k.plural, summary: "Replace a " + k.singular + ". Assigned fields left out keep their value; immutable fields cannot change (400).",
-			request: schema, response: schema, status: http.StatusOK, write: true}},
+			request: schema, response: shown, status: http.StatusOK, write: true}},
 		{method: http.MethodDelete, path: one, auth: auth, h: deleteHandler(s, k), doc: opDoc{
 			id: "delete" + schema, tag: k.plural, summary: "Delete a " + k.singular + " (409 naming its users if still referenced).",
 			status: http.StatusNoContent, write: true}},
@@ -100,24 +126,30 @@ func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
 
 // schemaTypes are the types the OpenAPI document describes.
 var schemaTypes = map[string]any{
-	"Account":            model.Account{},
-	"VPC":                model.VPC{},
-	"Subnet":             model.Subnet{},
-	"NIC":                model.NIC{},
-	"Host":               model.Host{},
-	"Policy":             model.Policy{},
-	"Error":              Error{},
-	"Detail":             Detail{},
-	"Change":             Change{},
-	"ApplyResult":        ApplyResult{},
-	"TokenRequest":       TokenRequest{},
-	"NewToken":           NewToken{},
-	"TokenInfo":          TokenInfo{},
-	"SecondaryIPRequest": secondaryIPRequest{},
-	"SecurityGroup":      model.SecurityGroup{},
-	"Rule":               model.Rule{},
-	"GrantRequest":       GrantRequest{},
-	"NICGroupsRequest":   NICGroupsRequest{},
+	"Account":                model.Account{},
+	"VPC":                    model.VPC{},
+	"Subnet":                 model.Subnet{},
+	"NIC":                    model.NIC{},
+	"Host":                   model.Host{},
+	"Policy":                 model.Policy{},
+	"Error":                  Error{},
+	"Detail":                 Detail{},
+	"Change":                 Change{},
+	"ApplyResult":            ApplyResult{},
+	"TokenRequest":           TokenRequest{},
+	"NewToken":               NewToken{},
+	"TokenInfo":              TokenInfo{},
+	"SecondaryIPRequest":     secondaryIPRequest{},
+	"SecurityGroup":          model.SecurityGroup{},
+	"Rule":                   model.Rule{},
+	"GrantRequest":           GrantRequest{},
+	"NICGroupsRequest":       NICGroupsRequest{},
+	"RouteTable":             model.RouteTable{},
+	"Route":                  model.Route{},
+	"RouteTableStatus":       RouteTableStatus{},
+	"RouteStatus":            RouteStatus{},
+	"RouteTableAssociation":  RouteTableAssociation{},
+	"SourceDestCheckRequest": SourceDestCheckRequest{},
 }
 
 func capitalize(s string) string {

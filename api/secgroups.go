@@ -299,10 +299,12 @@ func accountUsers(p *model.Policy, name string) []ref {
 
 // cascade makes what lives and dies with other objects follow the change,
 // as the store does before it commits (store.Cascade): default groups
-// follow their VPCs and accounts, and grants to a deleted account go with
-// it. Grants to accounts that never existed are left for model.Build.
+// follow their VPCs and accounts, main route tables their VPCs, and grants
+// to a deleted account go with it. Grants to accounts that never existed
+// are left for model.Build.
 func (t *txn) cascade() {
 	model.EnsureDefaultGroups(t.p)
+	model.EnsureMainTables(t.p)
 	kept := make(map[string]bool, len(t.p.Accounts))
 	for _, a := range t.p.Accounts {
 		kept[a.Name] = true

@@ -193,8 +193,9 @@ func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, 
 			// Like AWS: a route whose target is gone stays, as a blackhole.
 			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("nic %q does not exist", r.NIC)
 		case nic.Subnet.VPC != ti.VPC:
-			b.fail("route_table", ti.Name, field+".nic", "nic %q is in vpc %q, the table in vpc %q", r.NIC, nic.Subnet.VPC.Name, ti.VPC.Name)
-			return nil, false
+			// A stale route whose NIC's name was taken again in another
+			// VPC; the API refuses such a target for new routes.
+			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("nic %q is in vpc %q, not the table's vpc %q", r.NIC, nic.Subnet.VPC.Name, ti.VPC.Name)
 		default:
 			ri.NIC = nic
 		}

@@ -53,6 +53,14 @@ func TestRouteTablesBuild(t *testing.T) {
 	if r := n.RouteTables["web-rt"].Routes[1]; r.State != RouteBlackhole || !strings.Contains(r.Why, `"db1" does not exist`) {
 		t.Errorf("route to a deleted NIC: %+v", r)
 	}
+	// A NIC of that name in another VPC does not revive the route.
+	p.RouteTables[0].Routes[1].NIC = "gweb1"
+	if n, err = Build(p); err != nil {
+		t.Fatal(err)
+	}
+	if r := n.RouteTables["web-rt"].Routes[1]; r.State != RouteBlackhole || r.NIC != nil || !strings.Contains(r.Why, `is in vpc "globex-vpc"`) {
+		t.Errorf("route to a NIC of another VPC: %+v", r)
+	}
 	// EnsureMainTables stores the main tables, and drops them with their VPC.
 	EnsureMainTables(p)
 	if len(p.RouteTables) != 3 {
@@ -74,7 +82,6 @@ func TestRouteTableErrors(t *testing.T) {
 		{"duplicate destination", `destination: 172.16.0.0/12, nic: db1}|destination: 0.0.0.0/0, nic: db1}`, `routes[1].destination: 0.0.0.0/0 is already the destination of routes[0]`},
 		{"two targets", `{destination: 0.0.0.0/0, blackhole: true}|{destination: 0.0.0.0/0, blackhole: true, nic: db1}`, `routes[0].nic: give one target`},
 		{"no target", `{destination: 0.0.0.0/0, blackhole: true}|{destination: 0.0.0.0/0}`, `routes[0].nic: a target is required`},
-		{"nic of other vpc", `nic: db1}|nic: gweb1}`, `routes[1].nic: nic "gweb1" is in vpc "globex-vpc", the table in vpc "acme-vpc"`},
 		{"dangling vpc", `vpc: acme-vpc
     routes|vpc: nosuch
     routes`, `route_table "web-rt": vpc: vpc "nosuch" does not exist`},

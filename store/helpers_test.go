@@ -79,6 +79,7 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	t.Helper()
 	p = p.Clone()
 	model.EnsureDefaultGroups(p)
+	model.EnsureMainTables(p)
 	if err := model.AllocateIPs(p); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +94,7 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	sort.Slice(p.NICs, func(i, j int) bool { return p.NICs[i].Name < p.NICs[j].Name })
 	sort.Slice(p.Hosts, func(i, j int) bool { return p.Hosts[i].Name < p.Hosts[j].Name })
 	sort.Slice(p.SecurityGroups, func(i, j int) bool { return p.SecurityGroups[i].Name < p.SecurityGroups[j].Name })
+	sort.Slice(p.RouteTables, func(i, j int) bool { return p.RouteTables[i].Name < p.RouteTables[j].Name })
 	return p
 }
 
@@ -116,6 +118,15 @@ func nic(p *model.Policy, name string) *model.NIC {
 	for i := range p.NICs {
 		if p.NICs[i].Name == name {
 			return &p.NICs[i]
+		}
+	}
+	return nil
+}
+
+func table(p *model.Policy, name string) *model.RouteTable {
+	for i := range p.RouteTables {
+		if p.RouteTables[i].Name == name {
+			return &p.RouteTables[i]
 		}
 	}
 	return nil

@@ -6,11 +6,13 @@ import "github.com/openvpc/openvpc/model"
 // from old to p: the default security groups of VPCs
 // (model.EnsureDefaultGroups creates a VPC's with it, and an account's in a
 // shared VPC with its first NIC there; it deletes them with their VPC or
-// account), and grants to an account deleted by the change, which go with
+// account), the main route tables of VPCs (model.EnsureMainTables, with
+// their VPC), and grants to an account deleted by the change, which go with
 // it as its tokens do. Grants naming accounts that never existed are left
 // for model.Build to report. Update runs Cascade on every change.
 func Cascade(old, p *model.Policy) {
 	model.EnsureDefaultGroups(p)
+	model.EnsureMainTables(p)
 	kept := make(map[string]bool, len(p.Accounts))
 	for _, a := range p.Accounts {
 		kept[a.Name] = true

@@ -81,9 +81,12 @@ const (
 	// default groups of VPCs are stored like any other, so that their rules
 	// can be edited.
 	KindSecurityGroup = "security_group"
+	// KindRouteTable is a route table (model.RouteTable); a VPC's main
+	// table is stored like any other, so that its routes can be edited.
+	KindRouteTable = "route_table"
 )
 
-var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup}
+var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable}
 
 const (
 	genKey        = "meta/generation"
@@ -233,6 +236,8 @@ func decodeObject(p *model.Policy, kind, name string, data []byte) error {
 		p.Hosts, err = decodeInto(p.Hosts, data, name, func(o model.Host) string { return o.Name })
 	case KindSecurityGroup:
 		p.SecurityGroups, err = decodeInto(p.SecurityGroups, data, name, func(o model.SecurityGroup) string { return o.Name })
+	case KindRouteTable:
+		p.RouteTables, err = decodeInto(p.RouteTables, data, name, func(o model.RouteTable) string { return o.Name })
 	default:
 		return errUnknownKind
 	}
@@ -291,6 +296,11 @@ func (s *Store) encodePolicy(p *model.Policy) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	for _, o := range p.RouteTables {
+		if err := add(KindRouteTable, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -307,9 +317,10 @@ func (s *Store) Policy(ctx context.Context) (*model.Policy, int64, error) {
 // atomically (one etcd transaction, only the keys that changed). Before the
 // commit, default security groups follow their VPCs and accounts
 // (model.EnsureDefaultGroups: created with a VPC, or with an account's first
-// NIC in a shared VPC, deleted with them), grants to deleted accounts are
-// dropped, NICs without an IP get one (model.AllocateIPs), the result is
-// validated (model.Build; its error is returned unchanged: errors.Join of
+// NIC in a shared VPC, deleted with them), main route tables follow their
+// VPCs (model.EnsureMainTables), grants to deleted accounts are dropped,
+// NICs without an IP get one (model.AllocateIPs), the result is validated
+// (model.Build; its error is returned unchanged: errors.Join of
 // *model.FieldError) and the assigned VNIs, MACs and port keys are pinned
 // (model.Pin) so they never change afterwards.
 //
@@ -609,11 +620,14 @@ func checkAccountDeletes(old, p *model.Policy) error {
 // InUse lists the objects of p that refer to the object kind/name, as
 // "kind name" (e.g. "nic a"), sorted: VPCs of an account (and, in shared
 // VPCs of other accounts, its NICs, its non-default security groups and
-// rules of other groups naming its groups), subnets and non-default
-// security groups of a VPC, NICs of a subnet or placed on a host, NICs in
-// a security group and other groups whose rules name it as their peer.
-// Default groups never keep their VPC or account alive: they are deleted
-// with them (Cascade). NICs have no users.
+// rules of other groups naming its groups), subnets, non-default security
+// groups and route tables other than the main one of a VPC, NICs of a
+// subnet or placed on a host, NICs in a security group and other groups
+// whose rules name it as their peer, subnets associated with a route table
+// (by name, or with a main table by naming none). Default groups and main
+// tables never keep their VPC or account alive: they are deleted with them
+// (Cascade). NICs have no users: a route whose target NIC is deleted stays,
+// as a blackhole (as in AWS).
 func InUse(p *model.Policy, kind, name string) []string {
 	var out []string
 	owner := map[string]string{} // vpc → account
@@ -669,6 +683,17 @@ func InUse(p *model.Policy, kind, name string) []string {
 		for _, g := range p.SecurityGroups {
 			if g.VPC == name && !g.Default {
 				out = append(out, KindSecurityGroup+" "+g.Name)
+			}
+		}
+		for _, t := range p.RouteTables {
+			if t.VPC == name && !t.Main {
+				out = append(out, KindRouteTable+" "+t.Name)
+			}
+		}
+	case KindRouteTable:
+		for _, s := range p.Subnets {
+			if s.RouteTable == name || (s.RouteTable == "" && model.MainTableName(s.VPC) == name) {
+				out = append(out, KindSubnet+" "+s.Name)
 			}
 		}
 	case KindSubnet:

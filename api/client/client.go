@@ -169,17 +169,20 @@ var kinds = map[string]string{
 	"security-group": "security-groups", "security-groups": "security-groups",
 	"security_group": "security-groups", "security_groups": "security-groups",
 	"sg": "security-groups", "sgs": "security-groups",
+	"route-table": "route-tables", "route-tables": "route-tables",
+	"route_table": "route-tables", "route_tables": "route-tables",
+	"rtb": "route-tables", "rtbs": "route-tables",
 }
 
 // Kinds lists the kind names collection accepts, singular, as the CLI
 // offers them.
-var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group"}
+var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table"}
 
 // collection maps a kind ("vpc" or "vpcs") to its path.
 func collection(kind string) (string, error) {
 	p, ok := kinds[strings.ToLower(kind)]
 	if !ok {
-		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host or security-group)", kind)
+		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host, security-group or route-table)", kind)
 	}
 	return "/v1/" + p, nil
 }
@@ -357,6 +360,96 @@ func (c *Client) SetNICGroups(ctx context.Context, nic string, groups []string) 
 	}
 	var n model.NIC
 	if err := c.do(ctx, http.MethodPut, "/v1/nics/"+url.PathEscape(nic)+"/security-groups", nil, body, "application/json", &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// RouteTable is a route table as the API answers it: the stored table and,
+// computed and read-only, each route's state and the subnets that use it.
+// (The API ignores the computed fields in a request body.)
+type RouteTable struct {
+	model.RouteTable
+	// RouteStates has the implicit local route (the VPC's CIDR) first,
+	// then one entry per route of Routes, in order.
+	RouteStates []RouteState `json:"route_states"`
+	Subnets     []string     `json:"subnets"`
+}
+
+// RouteState is the effective state of one route.
+type RouteState struct {
+	Destination string           `json:"destination"`
+	Local       bool             `json:"local,omitempty"` // the VPC's own CIDR
+	NIC         string           `json:"nic,omitempty"`
+	Blackhole   bool             `json:"blackhole,omitempty"`
+	State       model.RouteState `json:"state"` // active or blackhole
+	Why         string           `json:"why,omitempty"`
+}
+
+func tablePath(table string) string { return "/v1/route-tables/" + url.PathEscape(table) }
+
+// tableVerb sends body (if not nil) to a path under a route table and
+// returns the table as stored.
+func (c *Client) tableVerb(ctx context.Context, method, path string, body any) (*RouteTable, error) {
+	var data []byte
+	ct := ""
+	if body != nil {
+		var err error
+		if data, err = encode(body); err != nil {
+			return nil, err
+		}
+		ct = "application/json"
+	}
+	var t RouteTable
+	if err := c.do(ctx, method, path, nil, data, ct, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// CreateRoute adds a route to a table (409 if it has a route to the same
+// destination) and returns the table.
+func (c *Client) CreateRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
+	return c.tableVerb(ctx, http.MethodPost, tablePath(table)+"/routes", r)
+}
+
+// ReplaceRoute replaces the route of a table to r's destination (404 if
+// it has none) and returns the table.
+func (c *Client) ReplaceRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
+	return c.tableVerb(ctx, http.MethodPut, tablePath(table)+"/routes", r)
+}
+
+// DeleteRoute deletes the route of a table to destination (a CIDR) and
+// returns the table.
+func (c *Client) DeleteRoute(ctx context.Context, table, destination string) (*RouteTable, error) {
+	// PathEscape turns the CIDR's slash into %2F: one path segment.
+	return c.tableVerb(ctx, http.MethodDelete, tablePath(table)+"/routes/"+url.PathEscape(destination), nil)
+}
+
+// AssociateRouteTable makes a subnet use a route table of its VPC ("":
+// the VPC's main table) and returns the subnet.
+func (c *Client) AssociateRouteTable(ctx context.Context, subnet, table string) (*model.Subnet, error) {
+	body, err := encode(map[string]string{"route_table": table})
+	if err != nil {
+		return nil, err
+	}
+	var s model.Subnet
+	if err := c.do(ctx, http.MethodPut, "/v1/subnets/"+url.PathEscape(subnet)+"/route-table", nil, body, "application/json", &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// SetSourceDestCheck turns a NIC's source/destination check on or off (off:
+// the NIC may forward for others, as an appliance that routes target) and
+// returns the NIC.
+func (c *Client) SetSourceDestCheck(ctx context.Context, nic string, on bool) (*model.NIC, error) {
+	body, err := encode(map[string]bool{"source_dest_check": on})
+	if err != nil {
+		return nil, err
+	}
+	var n model.NIC
+	if err := c.do(ctx, http.MethodPut, "/v1/nics/"+url.PathEscape(nic)+"/source-dest-check", nil, body, "application/json", &n); err != nil {
 		return nil, err
 	}
 	return &n, nil

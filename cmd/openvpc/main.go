@@ -22,7 +22,7 @@ func main() {
 func newApp() *cli.App {
 	return &cli.App{
 		Name:  "openvpc",
-		Usage: "VPC networking and security groups on Open vSwitch",
+		Usage: "VPC networking, security groups and route tables on Open vSwitch",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn, error", EnvVars: []string{"OPENVPC_LOG_LEVEL"}},
 		},
@@ -51,6 +51,10 @@ func newApp() *cli.App {
 			revokeCmd(client.Egress),
 			grantCmd(false),
 			grantCmd(true),
+			routeCmd(false),
+			routeCmd(true),
+			deleteRouteCmd(),
+			associateRouteTableCmd(),
 			tokenCmd(),
 			validateCmd(),
 			compileCmd(),

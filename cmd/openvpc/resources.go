@@ -88,7 +88,8 @@ var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: 
 func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
 
 // printKind prints objects of a kind: security groups as a table of their
-// rules, everything else (and any JSON or YAML) as printObjects does.
+// rules, route tables as a table of their routes, everything else (and any
+// JSON or YAML) as printObjects does.
 func printKind(format, kind string, objs []map[string]any, single bool) error {
 	if format == "table" && isGroupKind(kind) {
 		gs, err := decodeGroups(objs)
@@ -96,6 +97,13 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 			return err
 		}
 		return printGroups(format, gs, single)
+	}
+	if format == "table" && isRouteTableKind(kind) {
+		ts, err := decodeRouteTables(objs)
+		if err != nil {
+			return err
+		}
+		return printRouteTables(format, ts, single)
 	}
 	return printObjects(format, objs, single)
 }
@@ -238,7 +246,7 @@ func setFields(obj map[string]any, sets []string) error {
 				return fmt.Errorf("--set %s: %q is not a number", k, v)
 			}
 			obj[k] = n
-		case "shared", "default":
+		case "shared", "default", "main", "source_dest_check":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("--set %s: %q is not true or false", k, v)
@@ -266,12 +274,12 @@ func readObjectFile(path string) (map[string]any, error) {
 func createCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "create",
-		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh",
+		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh; openvpc create --vpc web route-table via-fw",
 		ArgsUsage: "KIND [NAME]",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "object as YAML or JSON"},
-			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups)"},
+			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups, route tables)"},
 			&cli.StringFlag{Name: "account", Usage: "same as --set account=A"},
 			&cli.StringFlag{Name: "description", Usage: "same as --set description=D (security groups)"},
 			outputFlag,
@@ -399,6 +407,7 @@ func nicCmd() *cli.Command {
 			{Name: "add-ip", Usage: "add a secondary IP to a running NIC", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(true)},
 			{Name: "remove-ip", Usage: "remove a secondary IP", ArgsUsage: "NIC IP", Flags: serverFlags, Action: ipAction(false)},
 			nicSetGroupsCmd(),
+			nicSourceDestCheckCmd(),
 		},
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // memBackend is a minimal in-memory api.Backend with the store's semantics
-// (default groups, allocation, validation, pinning), for driving the CLI
+// (default groups, main tables, allocation, validation, pinning), for driving the CLI
 // against the real API handler.
 type memBackend struct {
 	mu     sync.Mutex
@@ -40,6 +40,7 @@ func (m *memBackend) Update(ctx context.Context, fn func(p *model.Policy) error)
 		return 0, err
 	}
 	model.EnsureDefaultGroups(p)
+	model.EnsureMainTables(p)
 	if err := model.AllocateIPs(p); err != nil {
 		return 0, err
 	}
