@@ -200,12 +200,27 @@ func orFull(mask uint64, f Field) uint64 {
 	return mask
 }
 
-// NewMatch builds a canonical (sorted, de-duplicated) match.
+// NewMatch builds a canonical match: sorted by field, identical entries
+// once. (Two different matches on one field stay, for the encoder to
+// reject.)
 func NewMatch(fields ...MatchField) Match {
 	m := make(Match, 0, len(fields))
 	m = append(m, fields...)
 	sort.SliceStable(m, func(i, j int) bool { return m[i].Field < m[j].Field })
-	return m
+	out := m[:0:0]
+	for _, mf := range m {
+		dup := false
+		for j := len(out) - 1; j >= 0 && out[j].Field == mf.Field; j-- {
+			if out[j] == mf {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, mf)
+		}
+	}
+	return out
 }
 
 // Get returns the match on field f.

@@ -72,3 +72,14 @@ func TestText(t *testing.T) {
 		t.Fatalf("text:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestNewMatchDropsIdenticalFields(t *testing.T) {
+	ip := Exact(EthType, EthTypeIPv4)
+	m := NewMatch(ip, Exact(IPv4Dst, 1), ip, Exact(Reg(4), 7))
+	if got := m.Text(); got != "dl_type=0x800,nw_dst=0.0.0.1,reg4=0x7" {
+		t.Fatalf("match %s", got)
+	}
+	if got := NewMatch(Exact(IPProto, 6), Exact(IPProto, 17)); len(got) != 2 {
+		t.Fatalf("conflicting matches merged: %s", got.Text())
+	}
+}

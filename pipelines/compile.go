@@ -193,6 +193,8 @@ func ipVal(a netip.Addr) uint64 {
 	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
 }
 
+// prefixMatch matches an address prefix; not for /0, whose zero mask
+// would read as an exact match.
 func prefixMatch(f ofrules.Field, p netip.Prefix) ofrules.MatchField {
 	mask := uint64(0xffffffff) << (32 - p.Bits()) & 0xffffffff
 	return ofrules.Masked(f, ipVal(p.Addr()), mask)

@@ -190,3 +190,20 @@ func TestTableNames(t *testing.T) {
 		t.Error("unknown table name accepted")
 	}
 }
+
+// Every flow the compiler makes is one OVS accepts: it encodes without
+// error (a single bad flow would fail a host's whole bundle).
+func TestCompiledFlowsEncode(t *testing.T) {
+	snap := smallSnapshot(t)
+	for _, h := range []string{"h1", "h2"} {
+		fs, err := Compile(snap, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs.Flows() {
+			if _, err := ofrules.EncodeFlow(f); err != nil {
+				t.Errorf("%s: %s: %v", h, f.Text(TableName), err)
+			}
+		}
+	}
+}

@@ -29,16 +29,22 @@ func (c *compiler) destLookup() {
 		}
 	}
 	// An appliance (source/destination check off) on this host also takes
-	// tunnelled packets routed to it, which carry another destination IP:
-	// the sending host addressed them to its MAC.
+	// tunnelled packets routed to it: the sending host addressed them to
+	// its MAC, whatever their destination IP (which may be a NIC of this
+	// host: the MAC decides). They are flagged as routed to an appliance;
+	// packets for its own addresses are not.
 	for _, nic := range c.local {
 		if nic.SourceDestCheck {
 			continue
 		}
-		c.add(TableDestLookup, 150, cookie(CatDest, uint64(nic.PortKey)),
-			ofrules.NewMatch(vpcMatch(nic.Subnet.VPC), flagMatch(FlagFromTunnel, FlagFromTunnel), ethType(ofrules.EthTypeIPv4),
-				ofrules.Exact(ofrules.EthDst, macVal(nic.MAC))),
-			RegDstPort.Load(uint64(nic.PortKey)), RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt))
+		ck := cookie(CatDest, uint64(nic.PortKey))
+		byMAC := []ofrules.MatchField{vpcMatch(nic.Subnet.VPC), flagMatch(FlagFromTunnel, FlagFromTunnel), ethType(ofrules.EthTypeIPv4),
+			ofrules.Exact(ofrules.EthDst, macVal(nic.MAC))}
+		to := []ofrules.Action{RegDstPort.Load(uint64(nic.PortKey)), RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt)}
+		for _, ip := range nic.IPs() {
+			c.add(TableDestLookup, 160, ck, ofrules.NewMatch(append(byMAC, ofrules.Exact(ofrules.IPv4Dst, ipVal(ip)))...), to...)
+		}
+		c.add(TableDestLookup, 150, ck, ofrules.NewMatch(byMAC...), append([]ofrules.Action{flagSet(FlagFwdIn)}, to...)...)
 	}
 	c.dropMiss(TableDestLookup)
 }

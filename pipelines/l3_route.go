@@ -31,8 +31,13 @@ func (c *compiler) l3Route() {
 			ofrules.SetField{Field: ofrules.EthSrc, Value: macVal(v.RouterMAC)},
 			gotoT(TableDestLookup))
 		for _, r := range t.Routes {
-			c.add(TableL3Route, uint16(200+r.Destination.Bits()), ck, routed(prefixMatch(ofrules.IPv4Dst, r.Destination)),
-				c.routeTarget(r)...)
+			dst := prefixMatch(ofrules.IPv4Dst, r.Destination)
+			if r.Destination.Bits() == 0 {
+				// 0.0.0.0/0: no address match at all (a zero mask would
+				// read as an exact match on 0.0.0.0).
+				dst = ethType(ofrules.EthTypeIPv4)
+			}
+			c.add(TableL3Route, uint16(200+r.Destination.Bits()), ck, routed(dst), c.routeTarget(r)...)
 		}
 	}
 	for _, s := range c.subnets {
@@ -56,6 +61,7 @@ func (c *compiler) routeTarget(r *model.RouteInfo) []ofrules.Action {
 		ofrules.SetField{Field: ofrules.EthSrc, Value: macVal(nic.Subnet.VPC.RouterMAC)},
 		ofrules.SetField{Field: ofrules.EthDst, Value: macVal(nic.MAC)},
 		RegDstPort.Load(uint64(nic.PortKey)),
+		flagSet(FlagFwdIn),
 	}
 	deliver, _ := c.deliver(nic)
 	if deliver == nil {

@@ -50,16 +50,20 @@ type sgHalf struct {
 	peer                    ofrules.Field
 	rule                    RegField
 	labelOfs                int
+	// fwd marks packets an appliance forwards (egress) or is routed
+	// (ingress): an invalid conntrack state is judged by the rules.
+	fwd uint64
 }
 
 var (
 	egressHalf = sgHalf{
 		dir: model.Egress, ct: TableEgressCt, ctState: TableEgressCtState, sg: TableEgressSg, commit: TableEgressCommit,
-		after: TableL3Route, new: TableRouterLocal, port: RegSrcPort, peer: ofrules.IPv4Dst, rule: RegEgressRule,
+		after: TableL3Route, new: TableRouterLocal, port: RegSrcPort, peer: ofrules.IPv4Dst, rule: RegEgressRule, fwd: FlagFwdOut,
 	}
 	ingressHalf = sgHalf{
 		dir: model.Ingress, ct: TableIngressCt, ctState: TableIngressCtState, sg: TableIngressSg, commit: TableIngressCommit,
 		after: TableOutput, new: TableIngressSg, port: RegDstPort, peer: ofrules.IPv4Src, rule: RegIngrRule, labelOfs: ctLabelIngressOfs,
+		fwd: FlagFwdIn,
 	}
 )
 
@@ -83,6 +87,10 @@ func (c *compiler) conntrack(h sgHalf) {
 	ck = cookie(CatPipeline, uint64(h.ctState))
 	state := func(v, mask uint64) ofrules.MatchField { return ofrules.Masked(ofrules.CtState, v, mask) }
 	const trk, nw, est, rel, inv = ofrules.CtTrk, ofrules.CtNew, ofrules.CtEst, ofrules.CtRel, ofrules.CtInv
+	// Asymmetric routing through an appliance: its zone may never see the
+	// other direction, so the packet looks invalid; the rules decide (as
+	// for AWS's untracked flows) and it is not committed.
+	c.add(h.ctState, 210, ck, ofrules.NewMatch(ipMatch(), state(inv|trk, inv|trk), flagMatch(h.fwd, h.fwd)), gotoT(h.new))
 	c.add(h.ctState, 200, ck, ofrules.NewMatch(ipMatch(), state(inv|trk, inv|trk)))
 	// Sticky: established and related packets skip the rules.
 	c.add(h.ctState, 150, ck, ofrules.NewMatch(ipMatch(), state(est|trk, nw|est|trk)), gotoT(h.after))
@@ -91,6 +99,7 @@ func (c *compiler) conntrack(h sgHalf) {
 	c.dropMiss(h.ctState)
 
 	ck = cookie(CatPipeline, uint64(h.commit))
+	c.add(h.commit, 110, ck, ofrules.NewMatch(ipMatch(), state(inv|trk, inv|trk), flagMatch(h.fwd, h.fwd)), gotoT(h.after))
 	label := ofrules.Move{Src: ofrules.Reg(h.rule.Reg), Dst: ofrules.CtLabel, DstOfs: h.labelOfs, NBits: 32}
 	c.add(h.commit, 100, ck, ofrules.NewMatch(ipMatch()), zoneCT(true, -1, label), gotoT(h.after))
 	c.dropMiss(h.commit)

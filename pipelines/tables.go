@@ -140,6 +140,13 @@ var (
 const (
 	FlagFromTunnel uint64 = 1 << 0 // packet arrived over a tunnel
 	FlagRemote     uint64 = 1 << 1 // destination is on another host
+	// FlagFwdOut: an appliance sent it from an address not its own (it is
+	// forwarding); FlagFwdIn: it is delivered to an appliance for another
+	// destination (a route targets it). Conntrack in the appliance's zone
+	// may not have seen the other direction of such a flow (asymmetric
+	// routing), so an invalid state is judged by the rules, not dropped.
+	FlagFwdOut uint64 = 1 << 2
+	FlagFwdIn  uint64 = 1 << 3
 )
 
 func (r RegField) mask() uint64 {

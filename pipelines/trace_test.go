@@ -73,9 +73,13 @@ func TestTraceRoutes(t *testing.T) {
 		!strings.Contains(text, "dropped in table L3Route") {
 		t.Fatalf("blackhole: %v\n%s", outs, text)
 	}
-	// db1's subnet uses the main table: no route to 172.16/12 (an
-	// established packet, past db's egress rules).
-	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "db1", Packet: "tcp,nw_dst=172.16.5.5,tp_dst=443", CtState: "est"}); len(outs) != 0 ||
+	// db1's subnet sends everything outside the VPC (0.0.0.0/0) to fw1 on
+	// its own host (an established packet, past db's egress rules); gweb1's
+	// subnet uses its VPC's main table, which has only the local route.
+	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "db1", Packet: "tcp,nw_dst=8.8.8.8,tp_dst=443", CtState: "est"}); len(outs) != 1 || outs[0] != 7 {
+		t.Fatalf("default route: %v\n%s", outs, text)
+	}
+	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "gweb1", Packet: "tcp,nw_dst=8.8.8.8,tp_dst=443"}); len(outs) != 0 ||
 		!strings.Contains(text, "dropped in table L3Route") {
 		t.Fatalf("main table: %v\n%s", outs, text)
 	}
