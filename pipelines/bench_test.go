@@ -209,3 +209,86 @@ func sgFlows(fs *ofrules.FlowSet) int {
 	}
 	return n
 }
+
+// routeTablePolicy: one VPC 10.0.0.0/16 with `tables` subnets (/24), each
+// with its own route table of `routes` routes (every fifth a blackhole, the
+// rest to one of 10 appliances), 4 NICs per subnet spread over 2 hosts.
+func routeTablePolicy(tables, routes int) *model.Policy {
+	p := &model.Policy{
+		Accounts: []model.Account{{Name: "a"}},
+		VPCs:     []model.VPC{{Name: "v", Account: "a", CIDR: "10.0.0.0/16"}},
+		Hosts:    []model.Host{{Name: "h1", UnderlayIP: "172.31.0.11"}, {Name: "h2", UnderlayIP: "172.31.0.12"}},
+	}
+	off := false
+	for s := 0; s < tables; s++ {
+		sn := fmt.Sprintf("s%02d", s)
+		p.Subnets = append(p.Subnets, model.Subnet{Name: sn, VPC: "v", CIDR: fmt.Sprintf("10.0.%d.0/24", s), RouteTable: "rt" + sn})
+		for i := 0; i < 4; i++ {
+			p.NICs = append(p.NICs, model.NIC{Name: fmt.Sprintf("n%02d-%d", s, i), Subnet: sn, Host: fmt.Sprintf("h%d", 1+i%2),
+				IP: fmt.Sprintf("10.0.%d.%d", s, 10+i)})
+		}
+		rt := model.RouteTable{Name: "rt" + sn, VPC: "v"}
+		for r := 0; r < routes; r++ {
+			route := model.Route{Destination: fmt.Sprintf("%d.%d.0.0/16", 100+r/200, r%200)}
+			if r%5 == 0 {
+				route.Blackhole = true
+			} else {
+				route.NIC = fmt.Sprintf("fw%d", r%10)
+			}
+			rt.Routes = append(rt.Routes, route)
+		}
+		p.RouteTables = append(p.RouteTables, rt)
+	}
+	for f := 0; f < 10; f++ {
+		p.NICs = append(p.NICs, model.NIC{Name: fmt.Sprintf("fw%d", f), Subnet: "s00", Host: fmt.Sprintf("h%d", 1+f%2),
+			IP: fmt.Sprintf("10.0.0.%d", 100+f), SourceDestCheck: &off})
+	}
+	return p
+}
+
+// BenchmarkCompileRouteTables: 50 route tables × 50 routes, compile one
+// host, and one route changed (added, then removed) as the controller
+// handles it: rebuild, compile the host, diff.
+func BenchmarkCompileRouteTables(b *testing.B) {
+	pol := routeTablePolicy(50, 50)
+	b.Run("tables=50x50/compile", func(b *testing.B) {
+		s := boundSnapshot(b, pol)
+		b.ReportAllocs()
+		var fs *ofrules.FlowSet
+		for i := 0; i < b.N; i++ {
+			var err error
+			if fs, err = Compile(s, "h1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		n := 0
+		for _, f := range fs.Flows() {
+			if f.Table == TableL3Route {
+				n++
+			}
+		}
+		b.ReportMetric(float64(fs.Len()), "flows/host")
+		b.ReportMetric(float64(n), "route-flows")
+	})
+	b.Run("tables=50x50/route-add-remove", func(b *testing.B) {
+		installed, err := Compile(boundSnapshot(b, pol), "h1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		var mods int
+		for i := 0; i < b.N; i++ {
+			p := pol.Clone()
+			p.RouteTables[0].Routes = append(p.RouteTables[0].Routes, model.Route{Destination: "198.51.100.0/24", Blackhole: true})
+			for _, pp := range []*model.Policy{p, pol} {
+				fs, err := Compile(boundSnapshot(b, pp), "h1")
+				if err != nil {
+					b.Fatal(err)
+				}
+				mods = len(ofrules.Diff(installed, fs))
+				installed = fs
+			}
+		}
+		b.ReportMetric(float64(mods), "mods/change")
+	})
+}

@@ -22,7 +22,7 @@ go test -run '^$' -bench 'BenchmarkCompile' -benchmem -count "$RUNS" ./pipelines
 go test -run '^$' -bench 'BenchmarkEncode100k|BenchmarkDecode100k' -count "$RUNS" ./ofrules > "$out/codec.txt"
 go test -run '^$' -bench 'BenchmarkBundle100kOVS' -benchtime 1x -count "$RUNS" ./ofrules/ofconn > "$out/bundle.txt"
 
-echo "| benchmark | median time/op | flows per host | security-group flows | flow-mods per change |"
+echo "| benchmark | median time/op | flows per host | security-group / route flows | flow-mods per change |"
 echo "|---|---|---|---|---|"
 # metric NAME UNIT FILE: the median of a benchmark's reported metric
 metric() { awk -v n="$1" -v u="$2" '$1==n {for (i=1;i<=NF;i++) if ($i==u) print $(i-1)}' "$3" | median; }
@@ -31,6 +31,7 @@ for f in compile codec bundle; do
     t=$(metric "$name" ns/op "$out/$f.txt")
     fl=$(metric "$name" flows/host "$out/$f.txt")
     sg=$(metric "$name" sg-flows "$out/$f.txt")
+    [ -n "$sg" ] || sg=$(metric "$name" route-flows "$out/$f.txt")
     mods=$(metric "$name" mods/change "$out/$f.txt")
     printf '| %s | %.3f ms | %s | %s | %s |\n' "${name%-*}" "$(echo "$t / 1000000" | bc -l)" "${fl:--}" "${sg:--}" "${mods:--}"
   done
