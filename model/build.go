@@ -77,6 +77,7 @@ func Build(p *Policy) (*Net, error) {
 	b.accounts(p.Accounts)
 	b.hosts(p.Hosts)
 	b.vpcs(p.VPCs)
+	b.peerings(p.Peerings)
 	b.subnets(p.Subnets)
 	b.nics(p.NICs)
 	b.securityGroups(p)

@@ -20,6 +20,8 @@ type Net struct {
 	// RouteTables includes every VPC's main table.
 	RouteTables     map[string]*RouteTableInfo
 	RouteTableNames []string
+	Peerings        map[string]*PeeringInfo
+	PeeringNames    []string
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string

@@ -18,6 +18,7 @@ type Policy struct {
 	SecurityGroups []SecurityGroup `yaml:"security_groups,omitempty" json:"security_groups,omitempty"`
 	// RouteTables; each VPC's main table is added when missing.
 	RouteTables []RouteTable `yaml:"route_tables,omitempty" json:"route_tables,omitempty"`
+	Peerings    []Peering    `yaml:"peerings,omitempty" json:"peerings,omitempty"`
 }
 
 // Account is a tenant.
@@ -94,6 +95,7 @@ func (p *Policy) Clone() *Policy {
 		Subnets:  append([]Subnet(nil), p.Subnets...),
 		NICs:     append([]NIC(nil), p.NICs...),
 		Hosts:    append([]Host(nil), p.Hosts...),
+		Peerings: append([]Peering(nil), p.Peerings...),
 	}
 	for i := range c.NICs {
 		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)

@@ -20,12 +20,15 @@ type RouteTable struct {
 }
 
 // Route sends a destination CIDR to one target: an appliance NIC of the
-// VPC, or a blackhole. (Internet gateways and peerings come later.)
+// VPC, a peering, or a blackhole. (Internet gateways come later.)
 type Route struct {
 	Destination string `yaml:"destination" json:"destination"`
 	// NIC is an appliance or NAT instance of the VPC; it receives the
 	// packets only while its source/destination check is off.
 	NIC string `yaml:"nic,omitempty" json:"nic,omitempty"`
+	// Peering is a peering of the table's VPC: the packets go on in the
+	// peer VPC (once the peering is accepted).
+	Peering string `yaml:"peering,omitempty" json:"peering,omitempty"`
 	// Blackhole drops the destination's packets.
 	Blackhole bool `yaml:"blackhole,omitempty" json:"blackhole,omitempty"`
 }
@@ -53,6 +56,7 @@ type RouteTableInfo struct {
 type RouteInfo struct {
 	Destination netip.Prefix
 	NIC         *NICInfo // target NIC; nil for a blackhole
+	Peer        *VPCInfo // the VPC a peering route leads to
 	State       RouteState
 	// Why says why a route is a blackhole it was not written as (its
 	// target NIC is gone).
@@ -180,10 +184,29 @@ func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, 
 		return nil, false
 	}
 	ri := &RouteInfo{Destination: p, State: RouteActive}
+	targets := 0
+	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+		if set {
+			targets++
+		}
+	}
 	switch {
-	case r.NIC != "" && r.Blackhole:
-		b.fail("route_table", ti.Name, field+".nic", "give one target: nic or blackhole")
+	case targets > 1:
+		b.fail("route_table", ti.Name, field+".nic", "give one target: nic, peering or blackhole")
 		return nil, false
+	case r.Peering != "":
+		pi := b.net.Peerings[r.Peering]
+		switch {
+		case pi == nil:
+			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("peering %q does not exist", r.Peering)
+		case pi.Other(ti.VPC) == nil:
+			// Stale (the name was reused); the API refuses such new routes.
+			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("peering %q does not join vpc %q", r.Peering, ti.VPC.Name)
+		case !pi.Accepted:
+			ri.State, ri.Why = RouteBlackhole, fmt.Sprintf("peering %q is not accepted yet", r.Peering)
+		default:
+			ri.Peer = pi.Other(ti.VPC)
+		}
 	case r.Blackhole:
 		ri.State = RouteBlackhole
 	case r.NIC != "":
@@ -200,8 +223,107 @@ func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, 
 			ri.NIC = nic
 		}
 	default:
-		b.fail("route_table", ti.Name, field+".nic", "a target is required: nic or blackhole")
+		b.fail("route_table", ti.Name, field+".nic", "a target is required: nic, peering or blackhole")
 		return nil, false
 	}
 	return ri, true
+}
+
+// Peering connects two VPCs (of the same or two accounts) whose CIDRs do not
+// overlap. The requester's account creates it; it carries traffic once the
+// accepter's account accepted it, and only where both sides' route tables
+// send the other's addresses to it. Peerings are not transitive.
+type Peering struct {
+	Name string `yaml:"name" json:"name"`
+	// VPC requests; PeerVPC accepts.
+	VPC     string `yaml:"vpc" json:"vpc"`
+	PeerVPC string `yaml:"peer_vpc" json:"peer_vpc"`
+	// Accepted is set by the peer VPC's account.
+	Accepted bool `yaml:"accepted,omitempty" json:"accepted,omitempty"`
+}
+
+// PeeringInfo is a built peering.
+type PeeringInfo struct {
+	Name     string
+	VPC      *VPCInfo
+	PeerVPC  *VPCInfo
+	Accepted bool
+}
+
+// Other returns the VPC at the other end from v (nil if v is not an end).
+func (p *PeeringInfo) Other(v *VPCInfo) *VPCInfo {
+	switch v {
+	case p.VPC:
+		return p.PeerVPC
+	case p.PeerVPC:
+		return p.VPC
+	}
+	return nil
+}
+
+// peerings validates the peerings; it runs after vpcs.
+func (b *builder) peerings(ps []Peering) {
+	b.net.Peerings = map[string]*PeeringInfo{}
+	seen := map[string]bool{}
+	pairs := map[[2]string]string{}
+	for _, p := range ps {
+		if !b.name("peering", p.Name, seen) {
+			continue
+		}
+		a, z := b.net.VPCs[p.VPC], b.net.VPCs[p.PeerVPC]
+		switch {
+		case p.VPC == "":
+			b.fail("peering", p.Name, "vpc", "is required")
+			continue
+		case a == nil:
+			b.fail("peering", p.Name, "vpc", "vpc %q does not exist", p.VPC)
+			continue
+		case p.PeerVPC == "":
+			b.fail("peering", p.Name, "peer_vpc", "is required")
+			continue
+		case z == nil:
+			b.fail("peering", p.Name, "peer_vpc", "vpc %q does not exist", p.PeerVPC)
+			continue
+		case a == z:
+			b.fail("peering", p.Name, "peer_vpc", "a vpc cannot peer with itself")
+			continue
+		case a.CIDR.IsValid() && z.CIDR.IsValid() && a.CIDR.Overlaps(z.CIDR):
+			b.fail("peering", p.Name, "peer_vpc", "vpc %q (%s) overlaps vpc %q (%s): peered VPCs need distinct addresses", z.Name, z.CIDR, a.Name, a.CIDR)
+			continue
+		}
+		key := [2]string{a.Name, z.Name}
+		if key[0] > key[1] {
+			key[0], key[1] = key[1], key[0]
+		}
+		if o := pairs[key]; o != "" {
+			b.fail("peering", p.Name, "peer_vpc", "vpcs %q and %q are already peered by %q", a.Name, z.Name, o)
+			continue
+		}
+		pairs[key] = p.Name
+		b.net.Peerings[p.Name] = &PeeringInfo{Name: p.Name, VPC: a, PeerVPC: z, Accepted: p.Accepted}
+	}
+	b.net.PeeringNames = sortedKeys(b.net.Peerings)
+}
+
+// Peered reports whether two VPCs are joined by an accepted peering.
+func (n *Net) Peered(a, z *VPCInfo) bool {
+	for _, p := range n.Peerings {
+		if p.Accepted && p.Other(a) == z {
+			return true
+		}
+	}
+	return false
+}
+
+// PeersOf returns the VPCs joined to v by accepted peerings, by name.
+func (n *Net) PeersOf(v *VPCInfo) []*VPCInfo {
+	var out []*VPCInfo
+	for _, name := range n.PeeringNames {
+		p := n.Peerings[name]
+		if o := p.Other(v); o != nil && p.Accepted {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

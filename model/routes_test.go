@@ -105,3 +105,44 @@ func TestRouteTableErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPeerings(t *testing.T) {
+	src := good + `
+peerings:
+  - {name: p1, vpc: acme-vpc, peer_vpc: initech-vpc}
+route_tables:
+  - name: web-rt
+    vpc: acme-vpc
+    routes: [{destination: 10.1.0.0/16, peering: p1}]
+`
+	src = strings.Replace(src, "  - {name: globex-vpc, account: globex, cidr: 10.0.0.0/16, vni: 42}", "  - {name: globex-vpc, account: globex, cidr: 10.0.0.0/16, vni: 42}\n  - {name: initech-vpc, account: globex, cidr: 10.1.0.0/16}", 1)
+	p := mustParse(t, src)
+	n, err := Build(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := n.RouteTables["web-rt"].Routes[0]; r.State != RouteBlackhole || !strings.Contains(r.Why, "not accepted") {
+		t.Fatalf("route over a requested peering: %+v", r)
+	}
+	p.Peerings[0].Accepted = true
+	if n, err = Build(p); err != nil {
+		t.Fatal(err)
+	}
+	if r := n.RouteTables["web-rt"].Routes[0]; r.State != RouteActive || r.Peer != n.VPCs["initech-vpc"] {
+		t.Fatalf("route over an accepted peering: %+v", r)
+	}
+	if !n.Peered(n.VPCs["initech-vpc"], n.VPCs["acme-vpc"]) || n.Peered(n.VPCs["globex-vpc"], n.VPCs["acme-vpc"]) {
+		t.Error("Peered")
+	}
+	for name, edit := range map[string]struct{ from, to, want string }{
+		"overlap":   {"peer_vpc: initech-vpc}", "peer_vpc: globex-vpc}", `peering "p1": peer_vpc: vpc "globex-vpc" (10.0.0.0/16) overlaps vpc "acme-vpc"`},
+		"self":      {"peer_vpc: initech-vpc}", "peer_vpc: acme-vpc}", "a vpc cannot peer with itself"},
+		"dangling":  {"peer_vpc: initech-vpc}", "peer_vpc: nosuch}", `peer_vpc: vpc "nosuch" does not exist`},
+		"duplicate": {"peer_vpc: initech-vpc}", "peer_vpc: initech-vpc}\n  - {name: p2, vpc: initech-vpc, peer_vpc: acme-vpc}", `are already peered by "p1"`},
+	} {
+		_, err := Build(mustParse(t, strings.Replace(src, edit.from, edit.to, 1)))
+		if err == nil || !strings.Contains(err.Error(), edit.want) {
+			t.Errorf("%s: %v, want %q", name, err, edit.want)
+		}
+	}
+}

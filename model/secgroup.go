@@ -520,11 +520,13 @@ func (b *builder) rule(gi *SGInfo, d Direction, field string, r *Rule) (*RuleInf
 		if peer == nil {
 			return fail("group", "security group %q does not exist", r.Group)
 		}
-		if peer.VPC != gi.VPC {
-			return fail("group", "security group %q is in vpc %q; rules name groups of their own vpc", r.Group, peer.VPC.Name)
-		}
 		ri.Peer = peer
-		if peer.Account != gi.Account && !peer.Grants[gi.Account] {
+		switch {
+		case peer.VPC != gi.VPC && !b.anyPeering(peer.VPC, gi.VPC):
+			return fail("group", "security group %q is in vpc %q; rules name groups of their own vpc or of a peered one", r.Group, peer.VPC.Name)
+		case peer.VPC != gi.VPC && !b.net.Peered(peer.VPC, gi.VPC):
+			ri.Inactive = fmt.Sprintf("the peering of vpc %q and vpc %q is not accepted", gi.VPC.Name, peer.VPC.Name)
+		case peer.Account != gi.Account && !peer.Grants[gi.Account]:
 			ri.Inactive = fmt.Sprintf("account %q has not granted group %q to account %q", peer.Account, peer.Name, gi.Account)
 		}
 	default:
@@ -578,3 +580,13 @@ func (b *builder) memberships(p *Policy) {
 }
 
 const maxGroupsPerNIC = 16
+
+// anyPeering reports whether a peering, accepted or not, joins two VPCs.
+func (b *builder) anyPeering(a, z *VPCInfo) bool {
+	for _, p := range b.net.Peerings {
+		if p.Other(a) == z {
+			return true
+		}
+	}
+	return false
+}

@@ -94,7 +94,7 @@ func TestSecurityGroupErrors(t *testing.T) {
 		{"duplicate name", `name: db
 |name: web
 `, `security_group "web": name: is a duplicate`},
-		{"peer in other vpc", `ports: "5432", group: web}|ports: "5432", group: globex-vpc-default}`, `is in vpc "globex-vpc"; rules name groups of their own vpc`},
+		{"peer in other vpc", `ports: "5432", group: web}|ports: "5432", group: globex-vpc-default}`, `is in vpc "globex-vpc"; rules name groups of their own vpc or of a peered one`},
 		{"nic group unknown", `ip: 10.0.2.10, mac|ip: 10.0.2.10, security_groups: [nope], mac`, `nic "db1": security_groups[0]: security group "nope" does not exist`},
 		{"nic group other vpc", `{name: gweb1, subnet: globex-web, host: h1, ip: 10.0.1.10}|{name: gweb1, subnet: globex-web, host: h1, ip: 10.0.1.10, security_groups: [web]}`, `nic "gweb1": security_groups[0]: security group "web" is in vpc "acme-vpc"`},
 		{"nic account not shared", `{name: gweb1, subnet: globex-web, host: h1, ip: 10.0.1.10}|{name: gweb1, subnet: globex-web, host: h1, ip: 10.0.1.10, account: acme}`, `nic "gweb1": account: vpc "globex-vpc" belongs to account "globex" and is not shared`},

@@ -35,7 +35,7 @@ func smallSnapshot(t testing.TB) *Snapshot {
 		Net: loadNet(t, "testdata/small.yaml"),
 		Hosts: map[string]HostState{
 			"h1": {Ports: map[string]uint32{"web1": 3}, TunnelPort: 1},
-			"h2": {Ports: map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7}, TunnelPort: 1},
+			"h2": {Ports: map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7, "iapp1": 8}, TunnelPort: 1},
 		},
 	}
 }

@@ -1,6 +1,9 @@
 package pipelines
 
-import "github.com/openvpc/openvpc/ofrules"
+import (
+	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/ofrules"
+)
 
 // destLookup (table 45): (VPC, destination IP) → destination MAC and port
 // key; a local destination continues to the ingress stages, a remote one
@@ -8,7 +11,7 @@ import "github.com/openvpc/openvpc/ofrules"
 // to output (its ingress stages run on the destination host). Packets that
 // came from a tunnel are delivered only to local NICs: no hairpin.
 func (c *compiler) destLookup() {
-	for _, v := range c.vpcs {
+	for _, v := range c.lookupVPCs() {
 		for _, nic := range v.NICs {
 			deliver, remote := c.deliver(nic)
 			if deliver == nil {
@@ -47,4 +50,27 @@ func (c *compiler) destLookup() {
 		c.add(TableDestLookup, 150, ck, ofrules.NewMatch(byMAC...), append([]ofrules.Action{flagSet(FlagFwdIn)}, to...)...)
 	}
 	c.dropMiss(TableDestLookup)
+}
+
+// lookupVPCs are the VPCs whose destinations this host must know: those
+// with local NICs, and the VPCs peered with them (a peering route moves a
+// packet into the peer VPC on the sending host).
+func (c *compiler) lookupVPCs() []*model.VPCInfo {
+	seen := map[*model.VPCInfo]bool{}
+	var out []*model.VPCInfo
+	add := func(v *model.VPCInfo) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	for _, v := range c.vpcs {
+		add(v)
+	}
+	for _, v := range c.vpcs {
+		for _, p := range c.snap.Net.PeersOf(v) {
+			add(p)
+		}
+	}
+	return out
 }

@@ -43,11 +43,35 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 	}
 	sort.Strings(names)
 	vpcs := map[string]bool{}
+	peers := map[string]bool{}
 	for _, n := range names {
 		str(n)
 		num(uint64(st.Ports[n]))
 		if nic := snap.Net.NICs[n]; nic != nil {
 			vpcs[nic.Subnet.VPC.Name] = true
+		}
+	}
+	// A peered VPC's NICs and groups matter too (destination lookup, peer
+	// groups in rules).
+	for vn := range vpcs {
+		if v := snap.Net.VPCs[vn]; v != nil {
+			for _, p := range snap.Net.PeersOf(v) {
+				peers[p.Name] = true
+			}
+		}
+	}
+	for p := range peers {
+		vpcs[p] = true
+	}
+	for _, name := range snap.Net.PeeringNames {
+		p := snap.Net.Peerings[name]
+		if vpcs[p.VPC.Name] || vpcs[p.PeerVPC.Name] {
+			str(name)
+			str(p.VPC.Name)
+			str(p.PeerVPC.Name)
+			if p.Accepted {
+				num(1)
+			}
 		}
 	}
 	for _, n := range snap.Net.HostNames {

@@ -53,6 +53,15 @@ func (c *compiler) l3Route() {
 // not accept the packets), or one that is nowhere; else delivery to the
 // NIC, like the destination lookup does for its own address.
 func (c *compiler) routeTarget(r *model.RouteInfo) []ofrules.Action {
+	if r.State == model.RouteActive && r.Peer != nil {
+		// Peering: the packet goes on in the peer VPC, whose destination
+		// lookup this host carries (see peerVPCs), as if routed there.
+		return []ofrules.Action{
+			ofrules.SetField{Field: ofrules.EthSrc, Value: macVal(r.Peer.RouterMAC)},
+			ofrules.SetField{Field: ofrules.Metadata, Value: uint64(r.Peer.VNI)},
+			gotoT(TableDestLookup),
+		}
+	}
 	nic := r.NIC
 	if r.State != model.RouteActive || nic == nil || nic.SourceDestCheck {
 		return nil

@@ -84,3 +84,16 @@ func TestTraceRoutes(t *testing.T) {
 		t.Fatalf("main table: %v\n%s", outs, text)
 	}
 }
+
+// Peering: web's table sends initech's 10.1.0.0/16 to the accepted peering;
+// on h1 the packet moves into initech's VPC and leaves with its key.
+func TestTracePeering(t *testing.T) {
+	text, outs, _ := traceSmall(t, "h1", TraceInput{FromNIC: "web1", Packet: "icmp,nw_dst=10.1.1.10,icmp_type=8"})
+	if len(outs) != 1 || outs[0] != 1 || !strings.Contains(text, "verdict: output to tunnel to h2 (172.31.0.12), key 0x12c") {
+		t.Fatalf("web1 → iapp1: %v\n%s", outs, text)
+	}
+	// db1's table has no route to the peer VPC.
+	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "db1", Packet: "tcp,nw_dst=10.1.1.10,tp_dst=80", CtState: "est"}); len(outs) != 1 || outs[0] != 7 {
+		t.Fatalf("db1 → 10.1.1.10 goes to fw1 by its default route, not the peering: %v\n%s", outs, text)
+	}
+}
