@@ -79,6 +79,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		func() error { return duplicates(nicKind, doc.NICs) },
 		func() error { return duplicates(securityGroupKind, doc.SecurityGroups) },
 		func() error { return duplicates(routeTableKind, doc.RouteTables) },
+		func() error { return duplicates(peeringKind, doc.Peerings) },
 	} {
 		if err := check(); err != nil {
 			return err
@@ -95,6 +96,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 			func() error { return upsert(t, hostKind, doc.Hosts, &changes) },
 			func() error { return upsert(t, vpcKind, doc.VPCs, &changes) },
 			func() error { return upsert(t, subnetKind, doc.Subnets, &changes) },
+			func() error { return upsert(t, peeringKind, doc.Peerings, &changes) },
 			func() error {
 				// The default groups of VPCs the document creates exist
 				// now, so that the document's version of them (an

@@ -196,6 +196,9 @@ func (v *view) refVisible(r ref) bool {
 	case "route_table":
 		rt := findTable(v.p, r.name)
 		return rt != nil && v.vpcVisible(rt.VPC)
+	case "peering":
+		pc := findPeering(v.p, r.name)
+		return pc != nil && v.peeringVisible(pc)
 	}
 	return false
 }
@@ -238,7 +241,11 @@ const hiddenNICName = "other-account-nic-"
 //     to the principal, are there without their rules and grants, so that
 //     references to them resolve (a rule whose grant was revoked is
 //     inactive, not an error) but their contents are neither shown nor
-//     checked.
+//     checked;
+//   - peerings of the VPCs there (and touched ones) are there, and the VPCs
+//     at their other ends and those of groups granted to the principal as
+//     bare references (no subnets, NICs or tables), so that routes over
+//     peerings and rules naming groups across them build.
 func (v *view) restricted(touched map[ref]bool) *model.Policy {
 	out := &model.Policy{Hosts: v.p.Hosts}
 	accounts := map[string]bool{v.pr.Account: true}
@@ -247,6 +254,27 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 		if v.vpcVisible(x.Name) || touched[ref{"vpc", x.Name}] {
 			out.VPCs = append(out.VPCs, x)
 			vpcs[x.Name] = true
+			accounts[x.Account] = true
+		}
+	}
+	refVPCs := map[string]bool{}
+	for _, x := range v.p.Peerings {
+		if vpcs[x.VPC] || vpcs[x.PeerVPC] || touched[ref{"peering", x.Name}] {
+			out.Peerings = append(out.Peerings, x)
+			refVPCs[x.VPC], refVPCs[x.PeerVPC] = true, true
+		}
+	}
+	// Groups granted to the principal are named as peers in rules even
+	// across VPCs: their VPCs are references too, so that a rule naming one
+	// of a VPC not peered is told so.
+	for _, g := range v.p.SecurityGroups {
+		if slices.Contains(g.Grants, v.pr.Account) {
+			refVPCs[g.VPC] = true
+		}
+	}
+	for _, x := range v.p.VPCs {
+		if refVPCs[x.Name] && !vpcs[x.Name] {
+			out.VPCs = append(out.VPCs, x)
 			accounts[x.Account] = true
 		}
 	}
@@ -305,7 +333,7 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 	}
 	for _, g := range v.p.SecurityGroups {
 		granted := slices.Contains(g.Grants, v.pr.Account)
-		if included[g.Name] || !vpcs[g.VPC] || !(granted || peers[g.Name]) {
+		if included[g.Name] || !(vpcs[g.VPC] || refVPCs[g.VPC]) || !(granted || peers[g.Name]) {
 			continue
 		}
 		stub := model.SecurityGroup{Name: g.Name, VPC: g.VPC, Account: g.Account, Default: g.Default}
@@ -331,7 +359,8 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 }
 
 // visiblePolicy is what the principal may export: everything for an admin,
-// else the VPCs, subnets, NICs, security groups and route tables it sees.
+// else the VPCs, subnets, NICs, security groups, route tables and peerings
+// it sees.
 func (v *view) visiblePolicy() *model.Policy {
 	if v.pr.Admin {
 		return v.p
@@ -360,6 +389,11 @@ func (v *view) visiblePolicy() *model.Policy {
 	for _, x := range v.p.RouteTables {
 		if v.vpcVisible(x.VPC) {
 			out.RouteTables = append(out.RouteTables, x)
+		}
+	}
+	for _, x := range v.p.Peerings {
+		if v.peeringVisible(&x) {
+			out.Peerings = append(out.Peerings, x)
 		}
 	}
 	return out
@@ -471,6 +505,11 @@ var vpcKind = &kind[model.VPC]{
 		for _, t := range p.RouteTables {
 			if t.VPC == name && !t.Main {
 				out = append(out, ref{"route_table", t.Name})
+			}
+		}
+		for _, x := range p.Peerings {
+			if x.VPC == name || x.PeerVPC == name {
+				out = append(out, ref{"peering", x.Name})
 			}
 		}
 		return out

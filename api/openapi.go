@@ -84,6 +84,11 @@ var fieldDocs = map[string]string{
 	"RouteStatus.why":                   "Why a route to a NIC is a blackhole.",
 	"RouteTableAssociation.route_table": "A route table of the subnet's VPC; empty or <vpc>-main: the main table.",
 	"SourceDestCheckRequest.source_dest_check": "true: on (the default); false: off.",
+	"Route.peering":       "Target: a peering of the table's VPC; the packets go on in the peer VPC once the peering is accepted (until then, and if it is deleted, the route is a blackhole).",
+	"RouteStatus.peering": "The route's peering target.",
+	"Peering.vpc":         "The requester's VPC (the caller's). Immutable.",
+	"Peering.peer_vpc":    "The accepter's VPC, of any account, named by name; its CIDR must not overlap vpc's. Immutable.",
+	"Peering.accepted":    "Set by the peer VPC's account (POST /v1/peerings/{name}/accept); false on create (except by an admin).",
 }
 
 // requiredFields lists the fields a schema must have.
@@ -95,6 +100,7 @@ var requiredFields = map[string][]string{
 	"SecurityGroup": {"name", "vpc"}, "GrantRequest": {"account"}, "NICGroupsRequest": {"security_groups"},
 	"RouteTable": {"name", "vpc"}, "Route": {"destination"}, "RouteTableStatus": {"name", "vpc", "route_states", "subnets"},
 	"RouteStatus": {"destination", "state"}, "RouteTableAssociation": {"route_table"}, "SourceDestCheckRequest": {"source_dest_check"},
+	"Peering": {"name", "vpc", "peer_vpc"},
 }
 
 var pathParamRE = regexp.MustCompile(`\{(\w+)(?:\.\.\.)?\}`)

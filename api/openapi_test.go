@@ -30,6 +30,8 @@ var wantRoutes = []string{
 	"GET /v1/route-tables", "POST /v1/route-tables", "GET /v1/route-tables/{name}", "PUT /v1/route-tables/{name}", "DELETE /v1/route-tables/{name}",
 	"POST /v1/route-tables/{name}/routes", "PUT /v1/route-tables/{name}/routes", "DELETE /v1/route-tables/{name}/routes/{cidr}",
 	"PUT /v1/subnets/{name}/route-table", "PUT /v1/nics/{name}/source-dest-check",
+	"GET /v1/peerings", "POST /v1/peerings", "GET /v1/peerings/{name}", "PUT /v1/peerings/{name}", "DELETE /v1/peerings/{name}",
+	"POST /v1/peerings/{name}/accept",
 }
 
 func TestOpenAPI(t *testing.T) {

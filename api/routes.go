@@ -45,11 +45,16 @@ func (s *server) routes() []route {
 	rs = append(rs, crudRoutes(s, routeTableKind, "RouteTable", "Route tables, owned by their VPC's account. "+
 		"Answers carry each route's computed state (route_states, the implicit local route first) and the associated subnets; "+
 		"main tables come and go with their VPC.")...)
+	rs = append(rs, crudRoutes(s, peeringKind, "Peering", "VPC peerings: those joining a VPC of the caller's account (requested by it, or to accept). "+
+		"Created unaccepted by the owner of vpc; the owner of peer_vpc accepts it.")...)
+	rs = append(rs, route{method: http.MethodPost, path: "/v1/peerings/{name}/accept", auth: authAny, h: s.acceptPeering, doc: opDoc{
+		id: "acceptPeering", tag: "peerings", summary: "Accept a peering (the peer VPC's account or an admin; 403 for the requester); returns the peering.",
+		response: "Peering", status: http.StatusOK, write: true}})
 	const rtb = "/v1/route-tables/{name}/routes"
 	rs = append(rs,
 		route{method: http.MethodPost, path: rtb, auth: authAny, h: s.createRoute, doc: opDoc{
 			id: "createRoute", tag: "route-tables", summary: "Add a route (409 if the table has a route to the same destination); returns the table. " +
-				"A nic target must exist, be visible to the caller and be in the table's VPC.",
+				"A nic target must exist, be visible to the caller and be in the table's VPC; a peering target must exist, be visible to the caller and join the table's VPC.",
 			request: "Route", response: "RouteTableStatus", status: http.StatusCreated, write: true}},
 		route{method: http.MethodPut, path: rtb, auth: authAny, h: s.replaceRoute, doc: opDoc{
 			id: "replaceRoute", tag: "route-tables", summary: "Replace the route to the body's destination (404 if none); returns the table.",
@@ -150,6 +155,7 @@ var schemaTypes = map[string]any{
 	"RouteStatus":            RouteStatus{},
 	"RouteTableAssociation":  RouteTableAssociation{},
 	"SourceDestCheckRequest": SourceDestCheckRequest{},
+	"Peering":                model.Peering{},
 }
 
 func capitalize(s string) string {

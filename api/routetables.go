@@ -19,7 +19,10 @@ import (
 // created or deleted by hand, but its routes can be edited.
 //
 // Targets: a route a request adds or changes must name a NIC that exists,
-// that the caller sees, in the table's VPC (400 on field "nic"). Routes
+// that the caller sees, in the table's VPC (400 on field "nic"), or a
+// peering that exists, that the caller sees, joining the table's VPC (400
+// on field "peering"; accepted or not: until it is, the route is a
+// blackhole). Routes
 // already stored are not checked again: when a target NIC is deleted, its
 // routes stay and turn blackhole (as in AWS), and unrelated changes to
 // their tables go on.
@@ -71,11 +74,12 @@ type RouteStatus struct {
 	// Local marks the implicit route of the VPC's own CIDR.
 	Local     bool   `json:"local,omitempty"`
 	NIC       string `json:"nic,omitempty"`
+	Peering   string `json:"peering,omitempty"`
 	Blackhole bool   `json:"blackhole,omitempty"`
 	// State is active or blackhole (a blackhole route, or one whose
-	// target NIC is gone).
+	// target NIC is gone, or whose peering is gone or not accepted yet).
 	State model.RouteState `json:"state"`
-	// Why says why a route to a NIC is a blackhole.
+	// Why says why a route to a NIC or a peering is a blackhole.
 	Why string `json:"why,omitempty"`
 }
 
@@ -98,7 +102,7 @@ func presentRouteTable(n *model.Net, o *model.RouteTable) any {
 		built[ri.Destination] = ri
 	}
 	for _, r := range o.Routes {
-		st := RouteStatus{Destination: r.Destination, NIC: r.NIC, Blackhole: r.Blackhole}
+		st := RouteStatus{Destination: r.Destination, NIC: r.NIC, Peering: r.Peering, Blackhole: r.Blackhole}
 		if p, err := netip.ParsePrefix(r.Destination); err == nil && built[p] != nil {
 			st.State, st.Why = built[p].State, built[p].Why
 		}
@@ -152,18 +156,34 @@ func checkTargets(v *view, old, o *model.RouteTable) error {
 }
 
 // targetAllowed checks the target of a route the caller writes into table
-// rt: exactly one of nic and blackhole, and the NIC exists, is visible to
-// the caller and is in the table's VPC. (model.Build only makes a route to
-// a missing NIC a blackhole: right for a NIC deleted later, wrong for a
-// typo.) Whether a NIC exists is not told apart from whether the caller
-// may see it.
+// rt: exactly one of nic, peering and blackhole; the NIC exists, is
+// visible to the caller and is in the table's VPC; the peering exists, is
+// visible to the caller and joins the table's VPC. (model.Build only makes
+// a route to a missing NIC or peering a blackhole: right for a target
+// deleted later, wrong for a typo.) Whether a target exists is not told
+// apart from whether the caller may see it.
 func targetAllowed(v *view, rt *model.RouteTable, r model.Route) *Error {
+	targets := 0
+	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+		if set {
+			targets++
+		}
+	}
 	switch {
-	case r.NIC != "" && r.Blackhole:
-		return invalid("nic", "give one target: nic or blackhole")
-	case r.NIC == "" && !r.Blackhole:
-		return invalid("nic", "a target is required: nic or blackhole")
+	case targets > 1:
+		return invalid("nic", "give one target: nic, peering or blackhole")
+	case targets == 0:
+		return invalid("nic", "a target is required: nic, peering or blackhole")
 	case r.Blackhole:
+		return nil
+	case r.Peering != "":
+		pc := findPeering(v.p, r.Peering)
+		if pc == nil || !(v.pr.Admin || v.peeringVisible(pc)) {
+			return invalid("peering", "peering %q does not exist", r.Peering)
+		}
+		if pc.VPC != rt.VPC && pc.PeerVPC != rt.VPC {
+			return invalid("peering", "peering %q joins vpc %q and vpc %q, not the table's vpc %q", r.Peering, pc.VPC, pc.PeerVPC, rt.VPC)
+		}
 		return nil
 	}
 	i := nicKind.find(v.p, r.NIC)

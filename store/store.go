@@ -84,9 +84,11 @@ const (
 	// KindRouteTable is a route table (model.RouteTable); a VPC's main
 	// table is stored like any other, so that its routes can be edited.
 	KindRouteTable = "route_table"
+	// KindPeering is a VPC peering (model.Peering).
+	KindPeering = "peering"
 )
 
-var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable}
+var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable, KindPeering}
 
 const (
 	genKey        = "meta/generation"
@@ -238,6 +240,8 @@ func decodeObject(p *model.Policy, kind, name string, data []byte) error {
 		p.SecurityGroups, err = decodeInto(p.SecurityGroups, data, name, func(o model.SecurityGroup) string { return o.Name })
 	case KindRouteTable:
 		p.RouteTables, err = decodeInto(p.RouteTables, data, name, func(o model.RouteTable) string { return o.Name })
+	case KindPeering:
+		p.Peerings, err = decodeInto(p.Peerings, data, name, func(o model.Peering) string { return o.Name })
 	default:
 		return errUnknownKind
 	}
@@ -298,6 +302,11 @@ func (s *Store) encodePolicy(p *model.Policy) (map[string][]byte, error) {
 	}
 	for _, o := range p.RouteTables {
 		if err := add(KindRouteTable, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range p.Peerings {
+		if err := add(KindPeering, o.Name, o); err != nil {
 			return nil, err
 		}
 	}
@@ -624,7 +633,9 @@ func checkAccountDeletes(old, p *model.Policy) error {
 // groups and route tables other than the main one of a VPC, NICs of a
 // subnet or placed on a host, NICs in a security group and other groups
 // whose rules name it as their peer, subnets associated with a route table
-// (by name, or with a main table by naming none). Default groups and main
+// (by name, or with a main table by naming none), the peerings of a VPC
+// (either end), and groups whose rules name groups across a peering (of
+// one end's VPC naming a group of the other's). Default groups and main
 // tables never keep their VPC or account alive: they are deleted with them
 // (Cascade). NICs have no users: a route whose target NIC is deleted stays,
 // as a blackhole (as in AWS).
@@ -690,6 +701,15 @@ func InUse(p *model.Policy, kind, name string) []string {
 				out = append(out, KindRouteTable+" "+t.Name)
 			}
 		}
+		for _, x := range p.Peerings {
+			if x.VPC == name || x.PeerVPC == name {
+				out = append(out, KindPeering+" "+x.Name)
+			}
+		}
+	case KindPeering:
+		for _, g := range PeeringGroupUsers(p, name) {
+			out = append(out, KindSecurityGroup+" "+g)
+		}
 	case KindRouteTable:
 		for _, s := range p.Subnets {
 			if s.RouteTable == name || (s.RouteTable == "" && model.MainTableName(s.VPC) == name) {
@@ -731,6 +751,37 @@ func InUse(p *model.Policy, kind, name string) []string {
 			if g.Name != name && namesPeer(g, func(peer string) bool { return peer == name }) {
 				out = append(out, KindSecurityGroup+" "+g.Name)
 			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// PeeringGroupUsers lists the security groups of one end of the named
+// peering whose rules name a group of the other end's VPC: without the
+// peering they would not build. Routes over a peering are not users: they
+// turn blackhole.
+func PeeringGroupUsers(p *model.Policy, name string) []string {
+	var pc *model.Peering
+	for i := range p.Peerings {
+		if p.Peerings[i].Name == name {
+			pc = &p.Peerings[i]
+		}
+	}
+	if pc == nil || pc.VPC == pc.PeerVPC {
+		return nil
+	}
+	vpcOf := make(map[string]string, len(p.SecurityGroups))
+	for _, g := range p.SecurityGroups {
+		vpcOf[g.Name] = g.VPC
+	}
+	other := map[string]string{pc.VPC: pc.PeerVPC, pc.PeerVPC: pc.VPC}
+	var out []string
+	for i := range p.SecurityGroups {
+		g := &p.SecurityGroups[i]
+		o, ok := other[g.VPC]
+		if ok && namesPeer(g, func(peer string) bool { return vpcOf[peer] == o }) {
+			out = append(out, g.Name)
 		}
 	}
 	sort.Strings(out)

@@ -172,17 +172,19 @@ var kinds = map[string]string{
 	"route-table": "route-tables", "route-tables": "route-tables",
 	"route_table": "route-tables", "route_tables": "route-tables",
 	"rtb": "route-tables", "rtbs": "route-tables",
+	"peering": "peerings", "peerings": "peerings",
+	"pcx": "peerings", "pcxs": "peerings",
 }
 
 // Kinds lists the kind names collection accepts, singular, as the CLI
 // offers them.
-var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table"}
+var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table", "peering"}
 
 // collection maps a kind ("vpc" or "vpcs") to its path.
 func collection(kind string) (string, error) {
 	p, ok := kinds[strings.ToLower(kind)]
 	if !ok {
-		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host, security-group or route-table)", kind)
+		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host, security-group, route-table or peering)", kind)
 	}
 	return "/v1/" + p, nil
 }
@@ -381,6 +383,7 @@ type RouteState struct {
 	Destination string           `json:"destination"`
 	Local       bool             `json:"local,omitempty"` // the VPC's own CIDR
 	NIC         string           `json:"nic,omitempty"`
+	Peering     string           `json:"peering,omitempty"`
 	Blackhole   bool             `json:"blackhole,omitempty"`
 	State       model.RouteState `json:"state"` // active or blackhole
 	Why         string           `json:"why,omitempty"`
@@ -408,7 +411,8 @@ func (c *Client) tableVerb(ctx context.Context, method, path string, body any) (
 }
 
 // CreateRoute adds a route to a table (409 if it has a route to the same
-// destination) and returns the table.
+// destination) and returns the table. Its target is r.NIC, r.Peering or
+// r.Blackhole.
 func (c *Client) CreateRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
 	return c.tableVerb(ctx, http.MethodPost, tablePath(table)+"/routes", r)
 }
@@ -453,6 +457,17 @@ func (c *Client) SetSourceDestCheck(ctx context.Context, nic string, on bool) (*
 		return nil, err
 	}
 	return &n, nil
+}
+
+// AcceptPeering accepts a peering (as the peer VPC's account, or an admin)
+// and returns it. Peerings are created, listed and deleted with the
+// generic calls (kind "peering").
+func (c *Client) AcceptPeering(ctx context.Context, name string) (*model.Peering, error) {
+	var p model.Peering
+	if err := c.do(ctx, http.MethodPost, "/v1/peerings/"+url.PathEscape(name)+"/accept", nil, nil, "", &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }
 
 // Apply creates or updates every object of a policy document (YAML or

@@ -55,6 +55,7 @@ func newApp() *cli.App {
 			routeCmd(true),
 			deleteRouteCmd(),
 			associateRouteTableCmd(),
+			acceptPeeringCmd(),
 			tokenCmd(),
 			validateCmd(),
 			compileCmd(),

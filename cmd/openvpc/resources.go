@@ -98,6 +98,14 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 		}
 		return printGroups(format, gs, single)
 	}
+	if format == "table" && isPeeringKind(kind) {
+		// Unaccepted peerings omit the field; show it as false.
+		for _, o := range objs {
+			if _, ok := o["accepted"]; !ok {
+				o["accepted"] = false
+			}
+		}
+	}
 	if format == "table" && isRouteTableKind(kind) {
 		ts, err := decodeRouteTables(objs)
 		if err != nil {
@@ -246,7 +254,7 @@ func setFields(obj map[string]any, sets []string) error {
 				return fmt.Errorf("--set %s: %q is not a number", k, v)
 			}
 			obj[k] = n
-		case "shared", "default", "main", "source_dest_check":
+		case "shared", "default", "main", "source_dest_check", "accepted":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("--set %s: %q is not true or false", k, v)
@@ -274,12 +282,13 @@ func readObjectFile(path string) (map[string]any, error) {
 func createCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "create",
-		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh; openvpc create --vpc web route-table via-fw",
+		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh; openvpc create --vpc web route-table via-fw; openvpc create --vpc web --peer-vpc db peering web-db",
 		ArgsUsage: "KIND [NAME]",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "object as YAML or JSON"},
 			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups, route tables)"},
+			&cli.StringFlag{Name: "peer-vpc", Usage: "same as --set peer_vpc=V (peerings: the accepter's VPC)"},
 			&cli.StringFlag{Name: "account", Usage: "same as --set account=A"},
 			&cli.StringFlag{Name: "description", Usage: "same as --set description=D (security groups)"},
 			outputFlag,
@@ -306,6 +315,9 @@ func createCmd() *cli.Command {
 				if c.IsSet(f) {
 					obj[f] = c.String(f)
 				}
+			}
+			if c.IsSet("peer-vpc") {
+				obj["peer_vpc"] = c.String("peer-vpc")
 			}
 			if err := setFields(obj, c.StringSlice("set")); err != nil {
 				return err

@@ -42,9 +42,9 @@ func oneTableArg(c *cli.Context) (string, error) {
 
 // routeCmd is create-route, or with replace replace-route.
 func routeCmd(replace bool) *cli.Command {
-	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N or --blackhole"
+	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N, --peering P or --blackhole"
 	if replace {
-		name, usage = "replace-route", "replace the route of a route table to --destination CIDR with a new target (--nic N or --blackhole)"
+		name, usage = "replace-route", "replace the route of a route table to --destination CIDR with a new target (--nic N, --peering P or --blackhole)"
 	}
 	return &cli.Command{
 		Name:      name,
@@ -54,6 +54,7 @@ func routeCmd(replace bool) *cli.Command {
 			outputFlag,
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination CIDR (e.g. 0.0.0.0/0)"},
 			&cli.StringFlag{Name: "nic", Usage: "target: an appliance NIC of the table's VPC (turn its source/destination check off)"},
+			&cli.StringFlag{Name: "peering", Usage: "target: a peering of the table's VPC (a blackhole until it is accepted)"},
 			&cli.BoolFlag{Name: "blackhole", Usage: "target: drop the destination's packets"},
 		}, serverFlags...),
 		Action: func(c *cli.Context) error {
@@ -61,12 +62,18 @@ func routeCmd(replace bool) *cli.Command {
 			if err != nil {
 				return err
 			}
-			r := model.Route{Destination: c.String("destination"), NIC: c.String("nic"), Blackhole: c.Bool("blackhole")}
+			r := model.Route{Destination: c.String("destination"), NIC: c.String("nic"), Peering: c.String("peering"), Blackhole: c.Bool("blackhole")}
+			targets := 0
+			for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+				if set {
+					targets++
+				}
+			}
 			switch {
 			case r.Destination == "":
 				return fmt.Errorf("%s: --destination is required", name)
-			case (r.NIC == "") == !r.Blackhole:
-				return fmt.Errorf("%s: give one target: --nic or --blackhole", name)
+			case targets != 1:
+				return fmt.Errorf("%s: give one target: --nic, --peering or --blackhole", name)
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -276,7 +283,7 @@ func routeRows(t client.RouteTable) [][]string {
 	var out [][]string
 	if len(t.RouteStates) == 0 {
 		for _, r := range t.Routes {
-			out = append(out, []string{r.Destination, routeTarget(r.NIC, r.Blackhole, false), "?"})
+			out = append(out, []string{r.Destination, routeTarget(r.NIC, r.Peering, r.Blackhole, false), "?"})
 		}
 		return out
 	}
@@ -285,17 +292,19 @@ func routeRows(t client.RouteTable) [][]string {
 		if s.Why != "" {
 			state += " (" + s.Why + ")"
 		}
-		out = append(out, []string{s.Destination, routeTarget(s.NIC, s.Blackhole, s.Local), state})
+		out = append(out, []string{s.Destination, routeTarget(s.NIC, s.Peering, s.Blackhole, s.Local), state})
 	}
 	return out
 }
 
-func routeTarget(nic string, blackhole, local bool) string {
+func routeTarget(nic, peering string, blackhole, local bool) string {
 	switch {
 	case local:
 		return "local"
 	case blackhole:
 		return "blackhole"
+	case peering != "":
+		return "peering " + peering
 	}
 	return "nic " + nic
 }

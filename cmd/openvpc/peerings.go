@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Peerings: get/create/delete work through the generic commands (kind
+// peering; create takes --vpc and --peer-vpc); accept-peering is the
+// peer VPC's account's verb.
+
+// isPeeringKind reports whether a kind argument names peerings.
+func isPeeringKind(kind string) bool {
+	switch strings.ToLower(kind) {
+	case "peering", "peerings", "pcx", "pcxs":
+		return true
+	}
+	return false
+}
+
+func acceptPeeringCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "accept-peering",
+		Usage:     "accept a peering requested with your VPC (as the peer VPC's account)",
+		ArgsUsage: "PEERING",
+		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Action: func(c *cli.Context) error {
+			if err := noFlagArgs(c); err != nil {
+				return err
+			}
+			if c.NArg() != 1 {
+				return fmt.Errorf("accept-peering: want PEERING")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			p, err := cl.AcceptPeering(c.Context, c.Args().First())
+			if err != nil {
+				return err
+			}
+			obj, err := toMap(p)
+			if err != nil {
+				return err
+			}
+			return printKind(c.String("output"), "peering", []map[string]any{obj}, true)
+		},
+	}
+}
