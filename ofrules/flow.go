@@ -207,7 +207,8 @@ func NewMatch(fields ...MatchField) Match {
 	m := make(Match, 0, len(fields))
 	m = append(m, fields...)
 	sort.SliceStable(m, func(i, j int) bool { return m[i].Field < m[j].Field })
-	out := m[:0:0]
+	// In place: out is a prefix of m that never overtakes the entry read.
+	out := m[:0]
 	for _, mf := range m {
 		dup := false
 		for j := len(out) - 1; j >= 0 && out[j].Field == mf.Field; j-- {

@@ -110,14 +110,31 @@ func isConjOnly(acts []Action) bool {
 }
 
 func (s *FlowSet) mergeConj(k Key, old *Flow, add []Action) {
-	if s.conj == nil {
-		s.conj = map[Key]map[Conjunction]bool{}
+	if s.dirty == nil {
 		s.dirty = map[Key]bool{}
 	}
 	seen := s.conj[k]
 	if seen == nil {
+		// Few actions (the common case): a linear scan beats a map.
+		if len(old.Actions)+len(add) <= smallConj {
+			acts := old.Actions
+			if !s.dirty[k] {
+				// The first flow's actions become owned by the set.
+				acts = append(make([]Action, 0, smallConj), acts...)
+			}
+			for _, x := range add {
+				if !containsConj(acts, x.(Conjunction)) {
+					acts = append(acts, x)
+				}
+			}
+			old.Actions = acts
+			s.dirty[k] = true
+			return
+		}
+		if s.conj == nil {
+			s.conj = map[Key]map[Conjunction]bool{}
+		}
 		seen = make(map[Conjunction]bool, len(old.Actions)+len(add))
-		// The first flow's actions become owned by the set before growing.
 		old.Actions = append([]Action(nil), old.Actions...)
 		for _, x := range old.Actions {
 			seen[x.(Conjunction)] = true
@@ -131,6 +148,19 @@ func (s *FlowSet) mergeConj(k Key, old *Flow, add []Action) {
 			s.dirty[k] = true
 		}
 	}
+}
+
+// smallConj is how many conjunction actions a merged flow collects by
+// linear scan before it gets an index.
+const smallConj = 16
+
+func containsConj(acts []Action, c Conjunction) bool {
+	for _, a := range acts {
+		if a.(Conjunction) == c {
+			return true
+		}
+	}
+	return false
 }
 
 func sortConj(out []Action) {
