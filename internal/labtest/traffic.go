@@ -1,4 +1,4 @@
-package secgroups
+package labtest
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,6 +174,13 @@ while True:
     time.sleep(0.1)
 `
 
+// VM is a plugged lab VM with its NIC's primary address as text, the form
+// probes, reports and tcpdump lines use.
+type VM struct {
+	*lab.VM
+	Addr string
+}
+
 // proc is a background process in a VM's namespace, killed by its PID when
 // the test ends.
 type proc struct {
@@ -182,15 +190,15 @@ type proc struct {
 
 // startIn starts a python script in the VM and calls onLine for every line
 // it prints; it is killed (by PID) at the end of the test.
-func startIn(t *testing.T, v *vm, script string, onLine func(string), args ...string) *proc {
+func startIn(t testing.TB, v *VM, script string, onLine func(string), args ...string) *proc {
 	t.Helper()
 	argv := append([]string{"netns", "exec", v.Netns(), python, "-u", "-c", script}, args...)
 	cmd := exec.Command("ip", argv...) // ip netns exec execs python: same PID
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
-	must(t, err)
+	Must(t, err)
 	cmd.Stderr = cmd.Stdout
-	must(t, cmd.Start())
+	Must(t, cmd.Start())
 	p := &proc{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
@@ -213,9 +221,10 @@ func (p *proc) stop() {
 	_ = p.cmd.Wait()
 }
 
-// serve starts an echo server in the VM on the given "tcp:N"/"udp:N"
-// sockets and waits until they are bound.
-func serve(t *testing.T, v *vm, sockets ...string) {
+// Serve starts an echo server in the VM on the given "tcp:N", "udp:N" and
+// "raw:PROTO" sockets and waits until they are bound, so that a probe's
+// result says what the network did, not that the server was late.
+func Serve(t testing.TB, v *VM, sockets ...string) {
 	t.Helper()
 	ready := make(chan struct{})
 	var once sync.Once
@@ -234,34 +243,35 @@ func serve(t *testing.T, v *vm, sockets ...string) {
 	case <-p.done:
 		mu.Lock()
 		defer mu.Unlock()
-		t.Fatalf("server in %s %v exited: %s", v.name, sockets, strings.Join(lines, " | "))
+		t.Fatalf("server in %s %v exited: %s", v.Name(), sockets, strings.Join(lines, " | "))
 	case <-time.After(15 * time.Second):
-		t.Fatalf("server in %s %v not ready", v.name, sockets)
+		t.Fatalf("server in %s %v not ready", v.Name(), sockets)
 	}
 }
 
-// Probe results.
+// Probe results, as probePy prints them.
 const (
-	OK      = "OK"      // the exchange completed
-	Blocked = "TIMEOUT" // no answer at all
-	Refused = "REFUSED" // TCP reset, or ICMP port unreachable for UDP
+	ok      = "OK"      // the exchange completed
+	blocked = "TIMEOUT" // no answer at all
+	refused = "REFUSED" // TCP reset, or ICMP port unreachable for UDP
 )
 
 const probeTimeout = time.Second
 
-// probe is one kind of exchange between two VMs.
-type probe struct {
-	from  *vm
+// Probe is one kind of exchange between two VMs; its OK, Blocked and
+// Refused make the expectations Expect checks.
+type Probe struct {
+	from  *VM
 	proto string // tcp, udp, ping, icmpts, raw
-	to    *vm
+	to    *VM
 	port  int    // port, or IP protocol for raw
 	src   string // source address ("": the primary one)
 	dst   string // destination address ("": the primary one of to)
 	size  int    // udp: datagram size (0: a few bytes)
 }
 
-func (p probe) String() string {
-	s := fmt.Sprintf("%s → %s %s", p.from.name, p.to.name, p.proto)
+func (p Probe) String() string {
+	s := fmt.Sprintf("%s → %s %s", p.from.Name(), p.to.Name(), p.proto)
 	if p.port != 0 {
 		s += " " + strconv.Itoa(p.port)
 	}
@@ -277,18 +287,18 @@ func (p probe) String() string {
 	return s
 }
 
-// at returns the probe sent to another of the destination's addresses.
-func (p probe) at(dst string) probe { p.dst = dst; return p }
+// At returns the probe sent to another of the destination's addresses.
+func (p Probe) At(dst string) Probe { p.dst = dst; return p }
 
-// bytes returns the probe with a datagram of n bytes (udp).
-func (p probe) bytes(n int) probe { p.size = n; return p }
+// Via returns the probe sent from another of the VM's addresses.
+func (p Probe) Via(src string) Probe { p.src = src; return p }
 
-func (p probe) dstIP() string { return cmp.Or(p.dst, p.to.ip) }
+// Bytes returns the probe with a datagram of n bytes (udp).
+func (p Probe) Bytes(n int) Probe { p.size = n; return p }
 
-// via returns the probe sent from another of the VM's addresses.
-func (p probe) via(src string) probe { p.src = src; return p }
+func (p Probe) dstIP() string { return cmp.Or(p.dst, p.to.Addr) }
 
-func (p probe) run(ctx context.Context) string {
+func (p Probe) run(ctx context.Context) string {
 	if p.proto == "ping" {
 		o := lab.PingOpts{Count: 1, Timeout: probeTimeout}
 		if p.src != "" {
@@ -299,9 +309,9 @@ func (p probe) run(ctx context.Context) string {
 		case err != nil:
 			return "ERR " + err.Error()
 		case r.Received == 1:
-			return OK
+			return ok
 		}
-		return Blocked
+		return blocked
 	}
 	argv := []string{"netns", "exec", p.from.Netns(), python, "-c", probePy, p.proto, p.dstIP(), strconv.Itoa(p.port),
 		strconv.FormatFloat(probeTimeout.Seconds(), 'f', 3, 64), cmp.Or(p.src, "0.0.0.0"), strconv.Itoa(p.size)}
@@ -313,38 +323,47 @@ func (p probe) run(ctx context.Context) string {
 	return res
 }
 
-// Helpers naming probes.
-func tcp(from, to *vm, port int) probe { return probe{from: from, proto: "tcp", to: to, port: port} }
-func udp(from, to *vm, port int) probe { return probe{from: from, proto: "udp", to: to, port: port} }
-func ping(from, to *vm) probe          { return probe{from: from, proto: "ping", to: to} }
+// TCP connects, sends a line and reads it back.
+func TCP(from, to *VM, port int) Probe { return Probe{from: from, proto: "tcp", to: to, port: port} }
 
-// icmpTimestamp is an ICMP exchange other than echo (type 13 → 14).
-func icmpTimestamp(from, to *vm) probe { return probe{from: from, proto: "icmpts", to: to} }
+// UDP sends a datagram from a connected socket and reads the echo.
+func UDP(from, to *VM, port int) Probe { return Probe{from: from, proto: "udp", to: to, port: port} }
 
-// rawIP is an exchange of IP packets of protocol proto (neither TCP, UDP
-// nor ICMP; conntrack tracks it generically).
-func rawIP(from, to *vm, proto int) probe {
-	return probe{from: from, proto: "raw", to: to, port: proto}
+// Ping is one ICMP echo.
+func Ping(from, to *VM) Probe { return Probe{from: from, proto: "ping", to: to} }
+
+// ICMPTimestamp is an ICMP exchange other than echo (type 13 → 14).
+func ICMPTimestamp(from, to *VM) Probe { return Probe{from: from, proto: "icmpts", to: to} }
+
+// RawIP is an exchange of IP packets of protocol proto (neither TCP, UDP
+// nor ICMP; conntrack tracks it generically) with a server on "raw:PROTO".
+func RawIP(from, to *VM, proto int) Probe {
+	return Probe{from: from, proto: "raw", to: to, port: proto}
 }
 
-// expectation is a probe and the result it must give.
-type expectation struct {
-	probe
+// Expectation is a probe and the result it must give.
+type Expectation struct {
+	Probe
 	want string
 }
 
-func (p probe) is(want string) expectation { return expectation{p, want} }
+// OK expects the exchange to complete.
+func (p Probe) OK() Expectation { return Expectation{p, ok} }
 
-// settle is how long a change may take to show in the data plane.
-const settle = 30 * time.Second
+// Blocked expects no answer at all.
+func (p Probe) Blocked() Expectation { return Expectation{p, blocked} }
 
-// expect polls every expectation (concurrently) until each has shown its
-// result, within settle; then, with the policy evidently in force, it
-// checks all of them once more: a blocked probe must still be blocked, an
-// allowed one must still pass (one retry, for a lost packet).
-func expect(t *testing.T, what string, exps ...expectation) {
+// Refused expects a TCP reset, or an ICMP port unreachable for UDP.
+func (p Probe) Refused() Expectation { return Expectation{p, refused} }
+
+// Expect polls every expectation (concurrently) until each has shown its
+// result, within the lab's Settle; then, with the policy evidently in
+// force, it checks all of them once more: a blocked probe must still be
+// blocked, an allowed one must still pass (one retry, for a lost packet).
+// A failure dumps the flows first.
+func (l *Lab) Expect(t testing.TB, what string, exps ...Expectation) {
 	t.Helper()
-	ctx := ctxT(t)
+	ctx := Ctx(t)
 	start := time.Now()
 	type result struct {
 		last string
@@ -360,7 +379,7 @@ func expect(t *testing.T, what string, exps ...expectation) {
 			for {
 				got := e.run(ctx)
 				res[i] = result{got, got == e.want, time.Since(start)}
-				if got == e.want || time.Since(start) > settle || ctx.Err() != nil {
+				if got == e.want || time.Since(start) > l.Settle || ctx.Err() != nil {
 					return
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -371,11 +390,11 @@ func expect(t *testing.T, what string, exps ...expectation) {
 	var bad []string
 	for i, e := range exps {
 		if !res[i].ok {
-			bad = append(bad, fmt.Sprintf("%v: want %s, still %s after %v", e.probe, e.want, res[i].last, settle))
+			bad = append(bad, fmt.Sprintf("%v: want %s, still %s after %v", e.Probe, e.want, res[i].last, l.Settle))
 		}
 	}
 	if len(bad) > 0 {
-		dumpFlows(t, what)
+		l.Dump(t, what)
 		t.Fatalf("%s:\n  %s", what, strings.Join(bad, "\n  "))
 	}
 	took := time.Since(start)
@@ -385,14 +404,14 @@ func expect(t *testing.T, what string, exps ...expectation) {
 			slowest = i
 		}
 	}
-	slow := fmt.Sprintf("%v: %s after %v", exps[slowest].probe, exps[slowest].want, res[slowest].took.Round(time.Millisecond))
+	slow := fmt.Sprintf("%v: %s after %v", exps[slowest].Probe, exps[slowest].want, res[slowest].took.Round(time.Millisecond))
 	// Confirmation round.
 	for i, e := range exps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			tries := 1
-			if e.want == OK {
+			if e.want == ok {
 				tries = 2
 			}
 			for range tries {
@@ -407,70 +426,95 @@ func expect(t *testing.T, what string, exps ...expectation) {
 	wg.Wait()
 	for i, e := range exps {
 		if !res[i].ok {
-			bad = append(bad, fmt.Sprintf("%v: want %s, got %s once the policy was in force", e.probe, e.want, res[i].last))
+			bad = append(bad, fmt.Sprintf("%v: want %s, got %s once the policy was in force", e.Probe, e.want, res[i].last))
 		}
 	}
 	if len(bad) > 0 {
-		dumpFlows(t, what)
+		l.Dump(t, what)
 		t.Fatalf("%s:\n  %s", what, strings.Join(bad, "\n  "))
 	}
 	t.Logf("%s: %d expectations hold (shown within %v; last %s)", what, len(exps), took.Round(time.Millisecond), slow)
 }
 
-// stream is a long-lived TCP connection sending a line every 100 ms.
-type stream struct {
-	name string
+// Stream is a long-lived TCP connection sending a line every 100 ms, to
+// show whether an established connection survives a change.
+type Stream struct {
+	Name string
+	l    *Lab
 	mu   sync.Mutex
 	n    int    // lines echoed back so far
 	end  string // "eof" or "error ..." once the connection ended
 	p    *proc
 }
 
-// openStream connects from one VM to a TCP echo server in another and
-// waits until lines come back.
-func openStream(t *testing.T, from, to *vm, port int) *stream {
+// OpenStream connects from one VM to a TCP echo server in another and
+// waits until lines come back; the connection ends with the test, or at
+// Close.
+func (l *Lab) OpenStream(t testing.TB, from, to *VM, port int) *Stream {
 	t.Helper()
-	s := &stream{name: fmt.Sprintf("stream %s → %s tcp %d", from.name, to.name, port)}
-	s.p = startIn(t, from, streamPy, func(l string) {
+	s := &Stream{Name: fmt.Sprintf("stream %s → %s tcp %d", from.Name(), to.Name(), port), l: l}
+	s.p = startIn(t, from, streamPy, func(line string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		switch {
-		case strings.HasPrefix(l, "echo "):
-			s.n, _ = strconv.Atoi(strings.TrimPrefix(l, "echo "))
-		case l == "eof" || strings.HasPrefix(l, "error"):
+		case strings.HasPrefix(line, "echo "):
+			s.n, _ = strconv.Atoi(strings.TrimPrefix(line, "echo "))
+		case line == "eof" || strings.HasPrefix(line, "error"):
 			if s.end == "" {
-				s.end = l
+				s.end = line
 			}
 		}
-	}, to.ip, strconv.Itoa(port))
-	s.waitMore(t, 0, 5)
+	}, to.Addr, strconv.Itoa(port))
+	s.WaitMore(t, 0, 5)
 	return s
 }
 
-func (s *stream) state() (int, string) {
+// State returns the lines echoed so far and how the connection ended ("":
+// it has not).
+func (s *Stream) State() (int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.n, s.end
 }
 
-// waitMore waits until at least more lines beyond from have come back;
-// the connection must not end meanwhile.
-func (s *stream) waitMore(t *testing.T, from, more int) int {
+// WaitMore waits until at least more lines beyond from have come back,
+// within the lab's Settle; the connection must not end meanwhile.
+func (s *Stream) WaitMore(t testing.TB, from, more int) int {
 	t.Helper()
-	deadline := time.Now().Add(settle)
+	deadline := time.Now().Add(s.l.Settle)
 	for {
-		n, end := s.state()
+		n, end := s.State()
 		if end != "" {
-			dumpFlows(t, s.name+" ended")
-			t.Fatalf("%s ended after %d echoed lines: %s", s.name, n, end)
+			s.l.Dump(t, s.Name+" ended")
+			t.Fatalf("%s ended after %d echoed lines: %s", s.Name, n, end)
 		}
 		if n >= from+more {
 			return n
 		}
 		if time.Now().After(deadline) {
-			dumpFlows(t, s.name+" stalled")
-			t.Fatalf("%s stalled: %d lines echoed, want %d within %v", s.name, n, from+more, settle)
+			s.l.Dump(t, s.Name+" stalled")
+			t.Fatalf("%s stalled: %d lines echoed, want %d within %v", s.Name, n, from+more, s.l.Settle)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Close kills the stream's client.
+func (s *Stream) Close() { s.p.stop() }
+
+// TTLs pings n times and returns the TTLs of the replies (all must come):
+// how many routers a path crossed.
+func TTLs(t testing.TB, from *VM, to string, n int) []int {
+	t.Helper()
+	r, err := from.Ping(Ctx(t), netip.MustParseAddr(to), lab.PingOpts{Count: n, Interval: 100 * time.Millisecond, Timeout: 2 * time.Second})
+	Must(t, err)
+	if r.Received != n || len(r.TTLs) != n {
+		t.Fatalf("%s → %s: %d of %d replies (TTLs %v)", from.Name(), to, r.Received, n, r.TTLs)
+	}
+	return r.TTLs
+}
+
+// AllAre says whether vs is not empty and every one is want.
+func AllAre(vs []int, want int) bool {
+	return len(vs) > 0 && !slices.ContainsFunc(vs, func(v int) bool { return v != want })
 }
