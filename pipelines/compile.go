@@ -77,9 +77,8 @@ type compiler struct {
 	st   HostState
 	out  *ofrules.FlowSet
 	// local NICs bound on this host, sorted by name
-	local   []*model.NICInfo
-	isLocal map[string]bool
-	// zones are the local NICs' conntrack zones
+	local []*model.NICInfo
+	// zones are the local NICs' conntrack zones (a NIC is local iff it has one)
 	zones map[string]uint16
 	// VPCs and subnets with at least one local NIC, sorted by name
 	vpcs    []*model.VPCInfo
@@ -111,14 +110,12 @@ func Compile(snap *Snapshot, hostName string) (*ofrules.FlowSet, error) {
 func (c *compiler) collectLocal() {
 	vpcs := map[string]*model.VPCInfo{}
 	subnets := map[string]*model.SubnetInfo{}
-	c.isLocal = map[string]bool{}
 	for _, name := range c.snap.Net.NICNames {
 		nic := c.snap.Net.NICs[name]
 		if _, ok := c.st.Ports[name]; !ok {
 			continue
 		}
 		c.local = append(c.local, nic)
-		c.isLocal[name] = true
 		vpcs[nic.Subnet.VPC.Name] = nic.Subnet.VPC
 		subnets[nic.Subnet.Name] = nic.Subnet
 	}
@@ -132,14 +129,14 @@ func (c *compiler) collectLocal() {
 			c.subnets = append(c.subnets, s)
 		}
 	}
-	c.zones = LocalZones(c.snap.Net, c.host.Name, c.local)
+	c.zones = localZones(c.host.Name, c.local)
 }
 
-// LocalZones gives each NIC bound on a host its conntrack zone there: the
+// localZones gives each NIC bound on a host its conntrack zone there: the
 // zone pinned for the host the policy places it on, else (a NIC bound
 // where the policy does not place it, e.g. while migrating) a free one
 // derived from its name. Deterministic for a given set of NICs.
-func LocalZones(n *model.Net, host string, local []*model.NICInfo) map[string]uint16 {
+func localZones(host string, local []*model.NICInfo) map[string]uint16 {
 	zones := make(map[string]uint16, len(local))
 	used := map[uint16]bool{0: true}
 	for _, nic := range local {
@@ -152,7 +149,9 @@ func LocalZones(n *model.Net, host string, local []*model.NICInfo) map[string]ui
 		if _, ok := zones[nic.Name]; ok {
 			continue
 		}
-		z := uint16(fnvString("zone/"+nic.Name) % 0xffff)
+		h := fnv.New64a()
+		h.Write([]byte("zone/" + nic.Name))
+		z := uint16(h.Sum64() % 0xffff)
 		for used[z] {
 			z++
 		}
@@ -160,12 +159,6 @@ func LocalZones(n *model.Net, host string, local []*model.NICInfo) map[string]ui
 		used[z] = true
 	}
 	return zones
-}
-
-func fnvString(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
 }
 
 // add puts a flow into the set; two different flows with one key are a

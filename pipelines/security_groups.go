@@ -116,7 +116,7 @@ func (c *compiler) sgRules(h sgHalf) {
 	for _, g := range c.localGroups() {
 		var members []*model.NICInfo
 		for _, m := range g.Members {
-			if c.isLocal[m.Name] {
+			if _, local := c.zones[m.Name]; local {
 				members = append(members, m)
 			}
 		}
