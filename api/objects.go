@@ -258,6 +258,68 @@ func stored[T any](k *kind[T], t *txn, name string) (T, error) {
 	return zero, fmt.Errorf("%s %q missing after the update", k.singular, name)
 }
 
+// respond answers status with the named object of kind k as the last
+// attempt of t committed it (presented), and the revision rev.
+func respond[T any](w http.ResponseWriter, k *kind[T], t *txn, rev int64, name string, status int) error {
+	out, err := stored(k, t, name)
+	if err != nil {
+		return err
+	}
+	setRevision(w, rev)
+	writeJSON(w, status, presenter(k, t.p)(&out))
+	return nil
+}
+
+// verb runs change on the object of kind k named by the path, which the
+// caller must see (else 404) and may change (else 403), in one update, and
+// answers status with the object as stored. change reports whether it
+// changed the object (if not, nothing is written). A 400's fields are
+// renamed by rename (if not nil) to paths in the request body.
+func verb[T any](s *server, w http.ResponseWriter, r *http.Request, pr Principal, k *kind[T], status int,
+	change func(t *txn, obj *T) (bool, error), rename func(string) string) error {
+	name := r.PathValue("name")
+	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
+		items := *k.items(t.p)
+		i := k.find(t.p, name)
+		if i < 0 || !canSee(k, t.v, &items[i]) {
+			return notFound("%s %q not found", k.singular, name)
+		}
+		if !canWrite(k, t.v, &items[i]) {
+			return readOnly(k.singular, name)
+		}
+		changed, err := change(t, &items[i])
+		if err != nil || !changed {
+			return err
+		}
+		t.touch(ref{k.singular, name}, "")
+		return nil
+	})
+	if err != nil {
+		return renamed(s, err, rename)
+	}
+	return respond(w, k, t, rev, name, status)
+}
+
+// always adapts for verb a change that always changes its object.
+func always[T any](change func(t *txn, obj *T) error) func(t *txn, obj *T) (bool, error) {
+	return func(t *txn, obj *T) (bool, error) { return true, change(t, obj) }
+}
+
+// renamed maps the fields of a 400 error with rename (if not nil).
+func renamed(s *server, err error, rename func(string) string) error {
+	if rename == nil {
+		return err
+	}
+	e := s.toError(err)
+	if e.Status == http.StatusInternalServerError {
+		return err // logged by wrap
+	}
+	if e.Status == http.StatusBadRequest {
+		e = renameFields(e, rename)
+	}
+	return e
+}
+
 func createHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http.Request, Principal) error {
 	return func(w http.ResponseWriter, r *http.Request, pr Principal) error {
 		var obj T
@@ -286,14 +348,11 @@ func createHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 		if err != nil {
 			return err
 		}
-		out, err := stored(k, t, name)
-		if err != nil {
-			return err
+		if _, err := stored(k, t, name); err != nil {
+			return err // answered without a Location
 		}
-		setRevision(w, rev)
 		w.Header().Set("Location", "/v1/"+k.plural+"/"+url.PathEscape(name))
-		writeJSON(w, http.StatusCreated, presenter(k, t.p)(&out))
-		return nil
+		return respond(w, k, t, rev, name, http.StatusCreated)
 	}
 }
 
@@ -333,13 +392,7 @@ func updateHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 		if err != nil {
 			return err
 		}
-		out, err := stored(k, t, name)
-		if err != nil {
-			return err
-		}
-		setRevision(w, rev)
-		writeJSON(w, http.StatusOK, presenter(k, t.p)(&out))
-		return nil
+		return respond(w, k, t, rev, name, http.StatusOK)
 	}
 }
 
@@ -413,27 +466,14 @@ func (s *server) addSecondaryIP(w http.ResponseWriter, r *http.Request, pr Princ
 	})
 	if err != nil {
 		// The new address is the only secondary IP the request names.
-		e := s.toError(err)
-		if e.Status == http.StatusBadRequest {
-			e = renameFields(e, func(f string) string {
-				if secondaryFieldRE.MatchString(f) {
-					return "ip"
-				}
-				return f
-			})
-		}
-		if e.Status == http.StatusInternalServerError {
-			return err
-		}
-		return e
+		return renamed(s, err, func(f string) string {
+			if secondaryFieldRE.MatchString(f) {
+				return "ip"
+			}
+			return f
+		})
 	}
-	out, err := stored(nicKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return respond(w, nicKind, t, rev, name, http.StatusCreated)
 }
 
 func renameFields(e *Error, f func(string) string) *Error {
@@ -469,11 +509,5 @@ func (s *server) removeSecondaryIP(w http.ResponseWriter, r *http.Request, pr Pr
 	if err != nil {
 		return err
 	}
-	out, err := stored(nicKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return respond(w, nicKind, t, rev, name, http.StatusOK)
 }

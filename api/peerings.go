@@ -144,31 +144,14 @@ func peeringUsers(p *model.Policy, name string) []ref {
 // (or an admin) accepts a peering; the requester gets 403. Accepting an
 // accepted peering changes nothing.
 func (s *server) acceptPeering(w http.ResponseWriter, r *http.Request, pr Principal) error {
-	name := r.PathValue("name")
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := peeringKind.find(t.p, name)
-		if i < 0 || !canSee(peeringKind, t.v, &t.p.Peerings[i]) {
-			return notFound("peering %q not found", name)
-		}
-		pc := &t.p.Peerings[i]
+	return verb(s, w, r, pr, peeringKind, http.StatusOK, func(t *txn, pc *model.Peering) (bool, error) {
 		if !pr.Admin && !t.v.vpcOwned(pc.PeerVPC) {
-			return denied("", "only the account of vpc %q accepts peering %q", pc.PeerVPC, name)
+			return false, denied("", "only the account of vpc %q accepts peering %q", pc.PeerVPC, pc.Name)
 		}
 		if pc.Accepted {
-			return nil
+			return false, nil
 		}
 		pc.Accepted = true
-		t.touch(ref{"peering", name}, "")
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	out, err := stored(peeringKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+		return true, nil
+	}, nil)
 }

@@ -236,39 +236,6 @@ func routeIndex(rt *model.RouteTable, destination string) int {
 	return slices.IndexFunc(rt.Routes, func(r model.Route) bool { return sameDestination(r.Destination, destination) })
 }
 
-// tableChange runs change on the named table, which the caller must see
-// (else 404) and own (else 403), in one update, and answers with the table
-// as stored (and presented). A 400's fields are renamed by rename (to
-// paths in the request body).
-func (s *server) tableChange(w http.ResponseWriter, r *http.Request, pr Principal, status int,
-	change func(t *txn, rt *model.RouteTable) error, rename func(string) string) error {
-	name := r.PathValue("name")
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := routeTableKind.find(t.p, name)
-		if i < 0 || !canSee(routeTableKind, t.v, &t.p.RouteTables[i]) {
-			return notFound("route_table %q not found", name)
-		}
-		if !canWrite(routeTableKind, t.v, &t.p.RouteTables[i]) {
-			return readOnly("route_table", name)
-		}
-		if err := change(t, &t.p.RouteTables[i]); err != nil {
-			return err
-		}
-		t.touch(ref{"route_table", name}, "")
-		return nil
-	})
-	if err != nil {
-		return renamed(s, err, rename)
-	}
-	out, err := stored(routeTableKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, status, presenter(routeTableKind, t.p)(&out))
-	return nil
-}
-
 // routeFieldRE matches validation fields of one route ("routes[3].nic").
 var routeFieldRE = regexp.MustCompile(`^routes\[(\d+)\](?:\.(.*))?$`)
 
@@ -304,7 +271,7 @@ func (s *server) createRoute(w http.ResponseWriter, r *http.Request, pr Principa
 		return err
 	}
 	idx := -1
-	return s.tableChange(w, r, pr, http.StatusCreated, func(t *txn, rt *model.RouteTable) error {
+	return verb(s, w, r, pr, routeTableKind, http.StatusCreated, always(func(t *txn, rt *model.RouteTable) error {
 		if j := routeIndex(rt, route.Destination); j >= 0 {
 			return conflict("destination", "route_table %q already has a route to %s (replace it instead)", rt.Name, rt.Routes[j].Destination)
 		}
@@ -314,7 +281,7 @@ func (s *server) createRoute(w http.ResponseWriter, r *http.Request, pr Principa
 		idx = len(rt.Routes)
 		rt.Routes = append(rt.Routes, route)
 		return nil
-	}, routeFields(&idx))
+	}), routeFields(&idx))
 }
 
 // replaceRoute is PUT /v1/route-tables/{name}/routes: replace the route
@@ -325,7 +292,7 @@ func (s *server) replaceRoute(w http.ResponseWriter, r *http.Request, pr Princip
 		return err
 	}
 	idx := -1
-	return s.tableChange(w, r, pr, http.StatusOK, func(t *txn, rt *model.RouteTable) error {
+	return verb(s, w, r, pr, routeTableKind, http.StatusOK, always(func(t *txn, rt *model.RouteTable) error {
 		idx = routeIndex(rt, route.Destination)
 		if idx < 0 {
 			return notFound("route_table %q has no route to %s", rt.Name, route.Destination)
@@ -335,7 +302,7 @@ func (s *server) replaceRoute(w http.ResponseWriter, r *http.Request, pr Princip
 		}
 		rt.Routes[idx] = route
 		return nil
-	}, routeFields(&idx))
+	}), routeFields(&idx))
 }
 
 // deleteRoute is DELETE /v1/route-tables/{name}/routes/{cidr...}. The
@@ -346,14 +313,14 @@ func (s *server) deleteRoute(w http.ResponseWriter, r *http.Request, pr Principa
 	if dest == "" {
 		return invalid("destination", "give the route's destination in the path: /v1/route-tables/{name}/routes/10.0.0.0%%2F8")
 	}
-	return s.tableChange(w, r, pr, http.StatusOK, func(t *txn, rt *model.RouteTable) error {
+	return verb(s, w, r, pr, routeTableKind, http.StatusOK, always(func(t *txn, rt *model.RouteTable) error {
 		j := routeIndex(rt, dest)
 		if j < 0 {
 			return notFound("route_table %q has no route to %s", rt.Name, dest)
 		}
 		rt.Routes = nilIfEmpty(slices.Delete(rt.Routes, j, j+1))
 		return nil
-	}, nil)
+	}), nil)
 }
 
 // RouteTableAssociation is the body of PUT /v1/subnets/{name}/route-table.
@@ -365,38 +332,18 @@ type RouteTableAssociation struct {
 
 // associateRouteTable changes the table a subnet uses.
 func (s *server) associateRouteTable(w http.ResponseWriter, r *http.Request, pr Principal) error {
-	name := r.PathValue("name")
 	var req RouteTableAssociation
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := subnetKind.find(t.p, name)
-		if i < 0 || !canSee(subnetKind, t.v, &t.p.Subnets[i]) {
-			return notFound("subnet %q not found", name)
-		}
-		if !canWrite(subnetKind, t.v, &t.p.Subnets[i]) {
-			return readOnly("subnet", name)
-		}
-		sn := &t.p.Subnets[i]
+	return verb(s, w, r, pr, subnetKind, http.StatusOK, func(t *txn, sn *model.Subnet) (bool, error) {
 		table := mainAsEmpty(sn.VPC, req.RouteTable)
 		if table == sn.RouteTable {
-			return nil
+			return false, nil
 		}
 		sn.RouteTable = table
-		t.touch(ref{"subnet", name}, "")
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	out, err := stored(subnetKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+		return true, nil
+	}, nil)
 }
 
 // mainAsEmpty stores an association with the VPC's main table as none,
@@ -418,7 +365,6 @@ type SourceDestCheckRequest struct {
 
 // setSourceDestCheck turns a NIC's source/destination check on or off.
 func (s *server) setSourceDestCheck(w http.ResponseWriter, r *http.Request, pr Principal) error {
-	name := r.PathValue("name")
 	var req SourceDestCheckRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
@@ -426,33 +372,14 @@ func (s *server) setSourceDestCheck(w http.ResponseWriter, r *http.Request, pr P
 	if req.SourceDestCheck == nil {
 		return invalid("source_dest_check", "is required: true (on) or false (off)")
 	}
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := nicKind.find(t.p, name)
-		if i < 0 || !canSee(nicKind, t.v, &t.p.NICs[i]) {
-			return notFound("nic %q not found", name)
-		}
-		if !canWrite(nicKind, t.v, &t.p.NICs[i]) {
-			return readOnly("nic", name)
-		}
-		n := &t.p.NICs[i]
+	return verb(s, w, r, pr, nicKind, http.StatusOK, func(t *txn, n *model.NIC) (bool, error) {
 		want := sourceDestCheck(req.SourceDestCheck)
 		if (want == nil) == (n.SourceDestCheck == nil || *n.SourceDestCheck) {
-			return nil
+			return false, nil
 		}
 		n.SourceDestCheck = want
-		t.touch(ref{"nic", name}, "")
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	out, err := stored(nicKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+		return true, nil
+	}, nil)
 }
 
 // sourceDestCheck is how a check is stored: on (the default) as absent,

@@ -321,54 +321,6 @@ func (t *txn) cascade() {
 	}
 }
 
-// groupChange runs change on the named group, which the caller must see
-// (else 404) and own (else 403), in one update, and answers with the group
-// as stored. A 400's fields are renamed by rename (to paths in the request
-// body).
-func (s *server) groupChange(w http.ResponseWriter, r *http.Request, pr Principal, status int,
-	change func(t *txn, g *model.SecurityGroup) error, rename func(string) string) error {
-	name := r.PathValue("name")
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := securityGroupKind.find(t.p, name)
-		if i < 0 || !canSee(securityGroupKind, t.v, &t.p.SecurityGroups[i]) {
-			return notFound("security_group %q not found", name)
-		}
-		if !canWrite(securityGroupKind, t.v, &t.p.SecurityGroups[i]) {
-			return readOnly("security_group", name)
-		}
-		if err := change(t, &t.p.SecurityGroups[i]); err != nil {
-			return err
-		}
-		t.touch(ref{"security_group", name}, "")
-		return nil
-	})
-	if err != nil {
-		return renamed(s, err, rename)
-	}
-	out, err := stored(securityGroupKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, status, out)
-	return nil
-}
-
-// renamed maps the fields of a 400 error with rename (if not nil).
-func renamed(s *server, err error, rename func(string) string) error {
-	if rename == nil {
-		return err
-	}
-	e := s.toError(err)
-	if e.Status == http.StatusInternalServerError {
-		return err // logged by wrap
-	}
-	if e.Status == http.StatusBadRequest {
-		e = renameFields(e, rename)
-	}
-	return e
-}
-
 // ruleFieldRE matches validation fields of one rule ("ingress[3].ports").
 var ruleFieldRE = regexp.MustCompile(`^(ingress|egress)\[(\d+)\](?:\.(.*))?$`)
 
@@ -396,7 +348,7 @@ func (s *server) authorizeRule(d model.Direction) func(http.ResponseWriter, *htt
 			return invalid("id", "is assigned by the controller (only an admin may choose it)")
 		}
 		idx := -1
-		return s.groupChange(w, r, pr, http.StatusCreated, func(t *txn, g *model.SecurityGroup) error {
+		return verb(s, w, r, pr, securityGroupKind, http.StatusCreated, always(func(t *txn, g *model.SecurityGroup) error {
 			rules := rulesOf(g, d)
 			for _, x := range *rules {
 				if model.SameRule(x, rule) {
@@ -411,7 +363,7 @@ func (s *server) authorizeRule(d model.Direction) func(http.ResponseWriter, *htt
 			idx = len(*rules)
 			*rules = append(*rules, rule)
 			return nil
-		}, ruleFields(d, &idx))
+		}), ruleFields(d, &idx))
 	}
 }
 
@@ -427,7 +379,7 @@ func (s *server) revokeRule(d model.Direction) func(http.ResponseWriter, *http.R
 		if rule.ID == 0 && rule.Protocol == "" {
 			return invalid("protocol", "is required (or give the rule's id)")
 		}
-		return s.groupChange(w, r, pr, http.StatusOK, func(t *txn, g *model.SecurityGroup) error {
+		return verb(s, w, r, pr, securityGroupKind, http.StatusOK, always(func(t *txn, g *model.SecurityGroup) error {
 			rules := rulesOf(g, d)
 			for j, x := range *rules {
 				if (rule.ID != 0 && x.ID == rule.ID) || (rule.ID == 0 && model.SameRule(x, rule)) {
@@ -439,7 +391,7 @@ func (s *server) revokeRule(d model.Direction) func(http.ResponseWriter, *http.R
 				return notFound("security_group %q has no %s rule %d", g.Name, d, rule.ID)
 			}
 			return notFound("security_group %q has no %s rule allowing that", g.Name, d)
-		}, nil)
+		}), nil)
 	}
 }
 
@@ -459,13 +411,13 @@ func (s *server) addGrant(w http.ResponseWriter, r *http.Request, pr Principal) 
 	if req.Account == "" {
 		return invalid("account", "is required")
 	}
-	return s.groupChange(w, r, pr, http.StatusCreated, func(t *txn, g *model.SecurityGroup) error {
+	return verb(s, w, r, pr, securityGroupKind, http.StatusCreated, always(func(t *txn, g *model.SecurityGroup) error {
 		if slices.Contains(g.Grants, req.Account) {
 			return conflict("account", "security_group %q is already granted to account %q", g.Name, req.Account)
 		}
 		g.Grants = append(g.Grants, req.Account)
 		return nil
-	}, func(f string) string {
+	}), func(f string) string {
 		// The new grant is the only one the request names.
 		if grantFieldRE.MatchString(f) {
 			return "account"
@@ -478,14 +430,14 @@ func (s *server) addGrant(w http.ResponseWriter, r *http.Request, pr Principal) 
 // stay, inactive.
 func (s *server) removeGrant(w http.ResponseWriter, r *http.Request, pr Principal) error {
 	account := r.PathValue("account")
-	return s.groupChange(w, r, pr, http.StatusOK, func(t *txn, g *model.SecurityGroup) error {
+	return verb(s, w, r, pr, securityGroupKind, http.StatusOK, always(func(t *txn, g *model.SecurityGroup) error {
 		i := slices.Index(g.Grants, account)
 		if i < 0 {
 			return notFound("security_group %q is not granted to account %q", g.Name, account)
 		}
 		g.Grants = nilIfEmpty(slices.Delete(g.Grants, i, i+1))
 		return nil
-	}, nil)
+	}), nil)
 }
 
 // NICGroupsRequest is the body of PUT /v1/nics/{name}/security-groups.
@@ -497,36 +449,16 @@ type NICGroupsRequest struct {
 
 // setNICGroups changes the groups of a (running) NIC.
 func (s *server) setNICGroups(w http.ResponseWriter, r *http.Request, pr Principal) error {
-	name := r.PathValue("name")
 	var req NICGroupsRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	t, rev, err := s.run(r.Context(), pr, false, func(t *txn) error {
-		i := nicKind.find(t.p, name)
-		if i < 0 || !canSee(nicKind, t.v, &t.p.NICs[i]) {
-			return notFound("nic %q not found", name)
-		}
-		if !canWrite(nicKind, t.v, &t.p.NICs[i]) {
-			return readOnly("nic", name)
-		}
-		n := &t.p.NICs[i]
+	return verb(s, w, r, pr, nicKind, http.StatusOK, func(t *txn, n *model.NIC) (bool, error) {
 		groups := nilIfEmpty(append([]string(nil), req.SecurityGroups...))
 		if slices.Equal(groups, n.SecurityGroups) {
-			return nil
+			return false, nil
 		}
 		n.SecurityGroups = groups
-		t.touch(ref{"nic", name}, "")
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	out, err := stored(nicKind, t, name)
-	if err != nil {
-		return err
-	}
-	setRevision(w, rev)
-	writeJSON(w, http.StatusOK, out)
-	return nil
+		return true, nil
+	}, nil)
 }

@@ -256,26 +256,16 @@ func (c *Client) Delete(ctx context.Context, kind, name string) error {
 	return c.do(ctx, http.MethodDelete, p+"/"+url.PathEscape(name), nil, nil, "", nil)
 }
 
+func nicPath(nic string) string { return "/v1/nics/" + url.PathEscape(nic) }
+
 // AddSecondaryIP adds a secondary IP to a NIC and returns the NIC.
 func (c *Client) AddSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC, error) {
-	body, err := encode(map[string]string{"ip": ip})
-	if err != nil {
-		return nil, err
-	}
-	var n model.NIC
-	if err := c.do(ctx, http.MethodPost, "/v1/nics/"+url.PathEscape(nic)+"/secondary-ips", nil, body, "application/json", &n); err != nil {
-		return nil, err
-	}
-	return &n, nil
+	return call[model.NIC](ctx, c, http.MethodPost, nicPath(nic)+"/secondary-ips", map[string]string{"ip": ip})
 }
 
 // RemoveSecondaryIP removes a secondary IP from a NIC and returns the NIC.
 func (c *Client) RemoveSecondaryIP(ctx context.Context, nic, ip string) (*model.NIC, error) {
-	var n model.NIC
-	if err := c.do(ctx, http.MethodDelete, "/v1/nics/"+url.PathEscape(nic)+"/secondary-ips/"+url.PathEscape(ip), nil, nil, "", &n); err != nil {
-		return nil, err
-	}
-	return &n, nil
+	return call[model.NIC](ctx, c, http.MethodDelete, nicPath(nic)+"/secondary-ips/"+url.PathEscape(ip), nil)
 }
 
 // Direction of a security group rule, as in the API's paths.
@@ -289,31 +279,10 @@ const (
 
 func groupPath(group string) string { return "/v1/security-groups/" + url.PathEscape(group) }
 
-// groupVerb POSTs body to a path under a security group and returns the
-// group as stored.
-func (c *Client) groupVerb(ctx context.Context, method, path string, body any) (*model.SecurityGroup, error) {
-	var data []byte
-	if body != nil {
-		var err error
-		if data, err = encode(body); err != nil {
-			return nil, err
-		}
-	}
-	ct := ""
-	if data != nil {
-		ct = "application/json"
-	}
-	var g model.SecurityGroup
-	if err := c.do(ctx, method, path, nil, data, ct, &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
-}
-
 // Authorize adds a rule to a security group (409 if it has the same rule)
 // and returns the group.
 func (c *Client) Authorize(ctx context.Context, group string, d Direction, r model.Rule) (*model.SecurityGroup, error) {
-	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/"+string(d), r)
+	return call[model.SecurityGroup](ctx, c, http.MethodPost, groupPath(group)+"/"+string(d), r)
 }
 
 // AuthorizeIngress adds an ingress rule; see Authorize.
@@ -329,7 +298,7 @@ func (c *Client) AuthorizeEgress(ctx context.Context, group string, r model.Rule
 // Revoke removes the rule of a security group with r's ID or, if that is
 // 0, the rule allowing the same traffic as r; it returns the group.
 func (c *Client) Revoke(ctx context.Context, group string, d Direction, r model.Rule) (*model.SecurityGroup, error) {
-	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/"+string(d)+"/revoke", r)
+	return call[model.SecurityGroup](ctx, c, http.MethodPost, groupPath(group)+"/"+string(d)+"/revoke", r)
 }
 
 // RevokeIngress removes an ingress rule; see Revoke.
@@ -344,27 +313,19 @@ func (c *Client) RevokeEgress(ctx context.Context, group string, r model.Rule) (
 
 // Grant lets account name the group as a peer in its rules.
 func (c *Client) Grant(ctx context.Context, group, account string) (*model.SecurityGroup, error) {
-	return c.groupVerb(ctx, http.MethodPost, groupPath(group)+"/grants", map[string]string{"account": account})
+	return call[model.SecurityGroup](ctx, c, http.MethodPost, groupPath(group)+"/grants", map[string]string{"account": account})
 }
 
 // RevokeGrant revokes a grant; the account's rules naming the group stay,
 // inactive.
 func (c *Client) RevokeGrant(ctx context.Context, group, account string) (*model.SecurityGroup, error) {
-	return c.groupVerb(ctx, http.MethodDelete, groupPath(group)+"/grants/"+url.PathEscape(account), nil)
+	return call[model.SecurityGroup](ctx, c, http.MethodDelete, groupPath(group)+"/grants/"+url.PathEscape(account), nil)
 }
 
 // SetNICGroups replaces the security groups of a NIC (none: its account's
 // default group) and returns the NIC.
 func (c *Client) SetNICGroups(ctx context.Context, nic string, groups []string) (*model.NIC, error) {
-	body, err := encode(map[string][]string{"security_groups": groups})
-	if err != nil {
-		return nil, err
-	}
-	var n model.NIC
-	if err := c.do(ctx, http.MethodPut, "/v1/nics/"+url.PathEscape(nic)+"/security-groups", nil, body, "application/json", &n); err != nil {
-		return nil, err
-	}
-	return &n, nil
+	return call[model.NIC](ctx, c, http.MethodPut, nicPath(nic)+"/security-groups", map[string][]string{"security_groups": groups})
 }
 
 // RouteTable is a route table as the API answers it: the stored table and,
@@ -391,83 +352,44 @@ type RouteState struct {
 
 func tablePath(table string) string { return "/v1/route-tables/" + url.PathEscape(table) }
 
-// tableVerb sends body (if not nil) to a path under a route table and
-// returns the table as stored.
-func (c *Client) tableVerb(ctx context.Context, method, path string, body any) (*RouteTable, error) {
-	var data []byte
-	ct := ""
-	if body != nil {
-		var err error
-		if data, err = encode(body); err != nil {
-			return nil, err
-		}
-		ct = "application/json"
-	}
-	var t RouteTable
-	if err := c.do(ctx, method, path, nil, data, ct, &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
-}
-
 // CreateRoute adds a route to a table (409 if it has a route to the same
 // destination) and returns the table. Its target is r.NIC, r.Peering or
 // r.Blackhole.
 func (c *Client) CreateRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
-	return c.tableVerb(ctx, http.MethodPost, tablePath(table)+"/routes", r)
+	return call[RouteTable](ctx, c, http.MethodPost, tablePath(table)+"/routes", r)
 }
 
 // ReplaceRoute replaces the route of a table to r's destination (404 if
 // it has none) and returns the table.
 func (c *Client) ReplaceRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
-	return c.tableVerb(ctx, http.MethodPut, tablePath(table)+"/routes", r)
+	return call[RouteTable](ctx, c, http.MethodPut, tablePath(table)+"/routes", r)
 }
 
 // DeleteRoute deletes the route of a table to destination (a CIDR) and
 // returns the table.
 func (c *Client) DeleteRoute(ctx context.Context, table, destination string) (*RouteTable, error) {
 	// PathEscape turns the CIDR's slash into %2F: one path segment.
-	return c.tableVerb(ctx, http.MethodDelete, tablePath(table)+"/routes/"+url.PathEscape(destination), nil)
+	return call[RouteTable](ctx, c, http.MethodDelete, tablePath(table)+"/routes/"+url.PathEscape(destination), nil)
 }
 
 // AssociateRouteTable makes a subnet use a route table of its VPC ("":
 // the VPC's main table) and returns the subnet.
 func (c *Client) AssociateRouteTable(ctx context.Context, subnet, table string) (*model.Subnet, error) {
-	body, err := encode(map[string]string{"route_table": table})
-	if err != nil {
-		return nil, err
-	}
-	var s model.Subnet
-	if err := c.do(ctx, http.MethodPut, "/v1/subnets/"+url.PathEscape(subnet)+"/route-table", nil, body, "application/json", &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return call[model.Subnet](ctx, c, http.MethodPut, "/v1/subnets/"+url.PathEscape(subnet)+"/route-table", map[string]string{"route_table": table})
 }
 
 // SetSourceDestCheck turns a NIC's source/destination check on or off (off:
 // the NIC may forward for others, as an appliance that routes target) and
 // returns the NIC.
 func (c *Client) SetSourceDestCheck(ctx context.Context, nic string, on bool) (*model.NIC, error) {
-	body, err := encode(map[string]bool{"source_dest_check": on})
-	if err != nil {
-		return nil, err
-	}
-	var n model.NIC
-	if err := c.do(ctx, http.MethodPut, "/v1/nics/"+url.PathEscape(nic)+"/source-dest-check", nil, body, "application/json", &n); err != nil {
-		return nil, err
-	}
-	return &n, nil
+	return call[model.NIC](ctx, c, http.MethodPut, nicPath(nic)+"/source-dest-check", map[string]bool{"source_dest_check": on})
 }
 
 // AcceptPeering accepts a peering (as the peer VPC's account, or an admin)
 // and returns it. Peerings are created, listed and deleted with the
 // generic calls (kind "peering").
 func (c *Client) AcceptPeering(ctx context.Context, name string) (*model.Peering, error) {
-	var p model.Peering
-	if err := c.do(ctx, http.MethodPost, "/v1/peerings/"+url.PathEscape(name)+"/accept", nil, nil, "", &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return call[model.Peering](ctx, c, http.MethodPost, "/v1/peerings/"+url.PathEscape(name)+"/accept", nil)
 }
 
 // Apply creates or updates every object of a policy document (YAML or
@@ -495,15 +417,7 @@ func (c *Client) Export(ctx context.Context) ([]byte, error) {
 
 // CreateToken creates a token; the secret in the result is shown only once.
 func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (*NewToken, error) {
-	body, err := encode(req)
-	if err != nil {
-		return nil, err
-	}
-	var t NewToken
-	if err := c.do(ctx, http.MethodPost, "/v1/tokens", nil, body, "application/json", &t); err != nil {
-		return nil, err
-	}
-	return &t, nil
+	return call[NewToken](ctx, c, http.MethodPost, "/v1/tokens", req)
 }
 
 // ListTokens lists every token (admin only).
@@ -520,6 +434,25 @@ func (c *Client) ListTokens(ctx context.Context) ([]TokenInfo, error) {
 // RevokeToken revokes a token (admin only).
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil, "", nil)
+}
+
+// call sends body (JSON-encoded, if not nil) with method to path and
+// decodes the answer, the object as stored, into a new T.
+func call[T any](ctx context.Context, c *Client, method, path string, body any) (*T, error) {
+	var data []byte
+	ct := ""
+	if body != nil {
+		var err error
+		if data, err = encode(body); err != nil {
+			return nil, err
+		}
+		ct = "application/json"
+	}
+	var out T
+	if err := c.do(ctx, method, path, nil, data, ct, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 func encode(obj any) ([]byte, error) {

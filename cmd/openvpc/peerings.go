@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -25,13 +24,10 @@ func acceptPeeringCmd() *cli.Command {
 		Name:      "accept-peering",
 		Usage:     "accept a peering requested with your VPC (as the peer VPC's account)",
 		ArgsUsage: "PEERING",
-		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Flags:     verbFlags(),
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "PEERING", 1, 1); err != nil {
 				return err
-			}
-			if c.NArg() != 1 {
-				return fmt.Errorf("accept-peering: want PEERING")
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -41,11 +37,7 @@ func acceptPeeringCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := toMap(p)
-			if err != nil {
-				return err
-			}
-			return printKind(c.String("output"), "peering", []map[string]any{obj}, true)
+			return printObject(c, "peering", p)
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/openvpc/openvpc/api/client"
+	"github.com/openvpc/openvpc/model"
 )
 
 // Connection settings: flags, then environment, then ~/.config/openvpc/config.yaml.
@@ -85,6 +87,90 @@ func apiClient(c *cli.Context) (*client.Client, error) {
 
 var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "table", Usage: "table, json or yaml"}
 
+// verbFlags are --output, then extra, then the server flags.
+func verbFlags(extra ...cli.Flag) []cli.Flag {
+	return append(append([]cli.Flag{outputFlag}, extra...), serverFlags...)
+}
+
+// checkArgs refuses flags after the arguments and a number of arguments
+// below min or above max (max < 0: no limit): "COMMAND: want USAGE".
+func checkArgs(c *cli.Context, want string, min, max int) error {
+	if err := noFlagArgs(c); err != nil {
+		return err
+	}
+	if c.NArg() < min || (max >= 0 && c.NArg() > max) {
+		return fmt.Errorf("%s: want %s", c.Command.Name, want)
+	}
+	return nil
+}
+
+// printObject prints one object of kind, as the API answered it, in the
+// format of --output.
+func printObject(c *cli.Context, kind string, v any) error {
+	obj, err := toMap(v)
+	if err != nil {
+		return err
+	}
+	return printKind(c.String("output"), kind, []map[string]any{obj}, true)
+}
+
+// printEncoded prints v as JSON or YAML (done), or for table nothing (not
+// done); any other format is an error.
+func printEncoded(format string, v any) (done bool, err error) {
+	switch format {
+	case "json":
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return true, err
+		}
+		fmt.Println(string(b))
+		return true, nil
+	case "yaml":
+		return true, yaml.NewEncoder(os.Stdout).Encode(v)
+	case "table":
+		return false, nil
+	}
+	return true, fmt.Errorf("--output %q: want table, json or yaml", format)
+}
+
+// oneOrAll is items[0] for a single item that was asked for alone, else
+// items.
+func oneOrAll[T any](items []T, single bool) any {
+	if single && len(items) == 1 {
+		return items[0]
+	}
+	return items
+}
+
+// printHeaded prints rows of cols cells (none: one "-" row) as lines of a
+// tabwriter, head (the object they belong to) in front of the first and
+// blanks in front of the others.
+func printHeaded(w io.Writer, head []string, rows [][]string, cols int) {
+	if len(rows) == 0 {
+		rows = [][]string{append([]string{"-"}, make([]string, cols-1)...)}
+	}
+	for i, row := range rows {
+		if i == 1 {
+			head = make([]string, len(head)) // the object once, at its first row
+		}
+		fmt.Fprintln(w, strings.Join(append(append([]string(nil), head...), row...), "\t"))
+	}
+}
+
+// decodeAs turns objects as the generic commands hold them into Ts (what,
+// plural, for errors).
+func decodeAs[T any](objs []map[string]any, what string) ([]T, error) {
+	b, err := json.Marshal(objs)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return out, nil
+}
+
 func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
 
 // printKind prints objects of a kind: security groups as a table of their
@@ -92,7 +178,7 @@ func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
 // JSON or YAML) as printObjects does.
 func printKind(format, kind string, objs []map[string]any, single bool) error {
 	if format == "table" && isGroupKind(kind) {
-		gs, err := decodeGroups(objs)
+		gs, err := decodeAs[model.SecurityGroup](objs, "security groups")
 		if err != nil {
 			return err
 		}
@@ -107,7 +193,7 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 		}
 	}
 	if format == "table" && isRouteTableKind(kind) {
-		ts, err := decodeRouteTables(objs)
+		ts, err := decodeAs[client.RouteTable](objs, "route tables")
 		if err != nil {
 			return err
 		}
@@ -121,14 +207,11 @@ func getCmd() *cli.Command {
 		Name:         "get",
 		Usage:        "list objects of a kind, or show one (" + kindsUsage() + ")",
 		ArgsUsage:    "KIND [NAME]",
-		Flags:        append([]cli.Flag{outputFlag}, serverFlags...),
+		Flags:        verbFlags(),
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "KIND [NAME]", 1, 2); err != nil {
 				return err
-			}
-			if c.NArg() < 1 || c.NArg() > 2 {
-				return errors.New("get: want KIND [NAME]")
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -173,23 +256,8 @@ func printObjects(format string, objs []map[string]any, single bool) error {
 	for _, o := range objs {
 		integral(o)
 	}
-	var v any = objs
-	if single && len(objs) == 1 {
-		v = objs[0]
-	}
-	switch format {
-	case "json":
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Println(string(b))
-		return nil
-	case "yaml":
-		return yaml.NewEncoder(os.Stdout).Encode(v)
-	case "table":
-	default:
-		return fmt.Errorf("--output %q: want table, json or yaml", format)
+	if done, err := printEncoded(format, oneOrAll(objs, single)); done {
+		return err
 	}
 	cols := map[string]bool{}
 	for _, o := range objs {
@@ -295,11 +363,8 @@ func createCmd() *cli.Command {
 		}, serverFlags...),
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "KIND [NAME]", 1, 2); err != nil {
 				return err
-			}
-			if c.NArg() < 1 || c.NArg() > 2 {
-				return errors.New("create: want KIND [NAME]")
 			}
 			obj := map[string]any{}
 			if f := c.String("file"); f != "" {
@@ -345,11 +410,8 @@ func updateCmd() *cli.Command {
 		}, serverFlags...),
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "KIND NAME", 2, 2); err != nil {
 				return err
-			}
-			if c.NArg() != 2 {
-				return errors.New("update: want KIND NAME")
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -379,11 +441,8 @@ func deleteCmd() *cli.Command {
 		Flags:        serverFlags,
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "KIND NAME", 2, 2); err != nil {
 				return err
-			}
-			if c.NArg() != 2 {
-				return errors.New("delete: want KIND NAME")
 			}
 			cl, err := apiClient(c)
 			if err != nil {

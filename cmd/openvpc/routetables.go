@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/openvpc/openvpc/api/client"
 	"github.com/openvpc/openvpc/model"
@@ -29,17 +27,6 @@ func isRouteTableKind(kind string) bool {
 	return false
 }
 
-// oneTableArg checks the arguments are TABLE and returns it.
-func oneTableArg(c *cli.Context) (string, error) {
-	if err := noFlagArgs(c); err != nil {
-		return "", err
-	}
-	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: want TABLE", c.Command.Name)
-	}
-	return c.Args().First(), nil
-}
-
 // routeCmd is create-route, or with replace replace-route.
 func routeCmd(replace bool) *cli.Command {
 	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N, --peering P or --blackhole"
@@ -50,18 +37,17 @@ func routeCmd(replace bool) *cli.Command {
 		Name:      name,
 		Usage:     usage,
 		ArgsUsage: "TABLE",
-		Flags: append([]cli.Flag{
-			outputFlag,
+		Flags: verbFlags(
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination CIDR (e.g. 0.0.0.0/0)"},
 			&cli.StringFlag{Name: "nic", Usage: "target: an appliance NIC of the table's VPC (turn its source/destination check off)"},
 			&cli.StringFlag{Name: "peering", Usage: "target: a peering of the table's VPC (a blackhole until it is accepted)"},
 			&cli.BoolFlag{Name: "blackhole", Usage: "target: drop the destination's packets"},
-		}, serverFlags...),
+		),
 		Action: func(c *cli.Context) error {
-			table, err := oneTableArg(c)
-			if err != nil {
+			if err := checkArgs(c, "TABLE", 1, 1); err != nil {
 				return err
 			}
+			table := c.Args().First()
 			r := model.Route{Destination: c.String("destination"), NIC: c.String("nic"), Peering: c.String("peering"), Blackhole: c.Bool("blackhole")}
 			targets := 0
 			for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
@@ -98,15 +84,14 @@ func deleteRouteCmd() *cli.Command {
 		Name:      "delete-route",
 		Usage:     "delete the route of a route table to --destination CIDR",
 		ArgsUsage: "TABLE",
-		Flags: append([]cli.Flag{
-			outputFlag,
+		Flags: verbFlags(
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination CIDR of the route"},
-		}, serverFlags...),
+		),
 		Action: func(c *cli.Context) error {
-			table, err := oneTableArg(c)
-			if err != nil {
+			if err := checkArgs(c, "TABLE", 1, 1); err != nil {
 				return err
 			}
+			table := c.Args().First()
 			if c.String("destination") == "" {
 				return errors.New("delete-route: --destination is required")
 			}
@@ -128,10 +113,9 @@ func associateRouteTableCmd() *cli.Command {
 		Name:      "associate-route-table",
 		Usage:     "make a subnet use a route table of its VPC (\"\" or --main: the VPC's main table)",
 		ArgsUsage: "SUBNET [TABLE]",
-		Flags: append([]cli.Flag{
-			outputFlag,
+		Flags: verbFlags(
 			&cli.BoolFlag{Name: "main", Usage: "back to the VPC's main table"},
-		}, serverFlags...),
+		),
 		Action: func(c *cli.Context) error {
 			if err := noFlagArgs(c); err != nil {
 				return err
@@ -152,11 +136,7 @@ func associateRouteTableCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := toMap(s)
-			if err != nil {
-				return err
-			}
-			return printObjects(c.String("output"), []map[string]any{obj}, true)
+			return printObject(c, "subnet", s)
 		},
 	}
 }
@@ -167,7 +147,7 @@ func nicSourceDestCheckCmd() *cli.Command {
 		Name:      "set-source-dest-check",
 		Usage:     "turn a NIC's source/destination check on (the default) or off (an appliance that routes target)",
 		ArgsUsage: "NIC on|off",
-		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Flags:     verbFlags(),
 		BashComplete: func(c *cli.Context) {
 			if c.NArg() == 1 {
 				fmt.Println("on")
@@ -175,11 +155,8 @@ func nicSourceDestCheckCmd() *cli.Command {
 			}
 		},
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "NIC on|off", 2, 2); err != nil {
 				return err
-			}
-			if c.NArg() != 2 {
-				return errors.New("set-source-dest-check: want NIC on|off")
 			}
 			on, err := parseOnOff(c.Args().Get(1))
 			if err != nil {
@@ -193,11 +170,7 @@ func nicSourceDestCheckCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := toMap(n)
-			if err != nil {
-				return err
-			}
-			return printObjects(c.String("output"), []map[string]any{obj}, true)
+			return printObject(c, "nic", n)
 		},
 	}
 }
@@ -212,42 +185,12 @@ func parseOnOff(s string) (bool, error) {
 	return false, fmt.Errorf("%q: want on or off", s)
 }
 
-// decodeRouteTables turns objects as the generic commands hold them into
-// route tables.
-func decodeRouteTables(objs []map[string]any) ([]client.RouteTable, error) {
-	b, err := json.Marshal(objs)
-	if err != nil {
-		return nil, err
-	}
-	var ts []client.RouteTable
-	if err := json.Unmarshal(b, &ts); err != nil {
-		return nil, fmt.Errorf("decode route tables: %w", err)
-	}
-	return ts, nil
-}
-
 // printRouteTables prints route tables: as JSON or YAML like other
 // objects, or as a table with one line per route, the implicit local
 // route first (as AWS shows it).
 func printRouteTables(format string, ts []client.RouteTable, single bool) error {
-	switch format {
-	case "json", "yaml":
-		var v any = ts
-		if single && len(ts) == 1 {
-			v = ts[0]
-		}
-		if format == "yaml" {
-			return yaml.NewEncoder(os.Stdout).Encode(v)
-		}
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Println(string(b))
-		return nil
-	case "table":
-	default:
-		return fmt.Errorf("--output %q: want table, json or yaml", format)
+	if done, err := printEncoded(format, oneOrAll(ts, single)); done {
+		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	if single && len(ts) == 1 {
@@ -261,17 +204,7 @@ func printRouteTables(format string, ts []client.RouteTable, single bool) error 
 	}
 	fmt.Fprintln(w, "TABLE\tVPC\tMAIN\tSUBNETS\tDESTINATION\tTARGET\tSTATE")
 	for _, t := range ts {
-		head := []string{t.Name, t.VPC, strconv.FormatBool(t.Main), orDash(strings.Join(t.Subnets, ","), "-")}
-		rows := routeRows(t)
-		if len(rows) == 0 {
-			rows = [][]string{{"-", "", ""}}
-		}
-		for i, row := range rows {
-			if i == 1 {
-				head = make([]string, len(head)) // the table once, at its first route
-			}
-			fmt.Fprintln(w, strings.Join(append(append([]string(nil), head...), row...), "\t"))
-		}
+		printHeaded(w, []string{t.Name, t.VPC, strconv.FormatBool(t.Main), orDash(strings.Join(t.Subnets, ","), "-")}, routeRows(t), 3)
 	}
 	return w.Flush()
 }

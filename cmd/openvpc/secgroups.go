@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/openvpc/openvpc/api/client"
 	"github.com/openvpc/openvpc/model"
@@ -80,26 +79,14 @@ func ruleFromFlags(c *cli.Context) (model.Rule, error) {
 	return r, nil
 }
 
-// oneGroupArg checks the arguments are GROUP and returns it.
-func oneGroupArg(c *cli.Context) (string, error) {
-	if err := noFlagArgs(c); err != nil {
-		return "", err
-	}
-	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: want GROUP", c.Command.Name)
-	}
-	return c.Args().First(), nil
-}
-
 func authorizeCmd(d client.Direction) *cli.Command {
 	return &cli.Command{
 		Name:      "authorize-" + string(d),
 		Usage:     "allow " + string(d) + " traffic: add a rule to a security group",
 		ArgsUsage: "GROUP",
-		Flags:     append(append([]cli.Flag{outputFlag}, ruleFlags...), serverFlags...),
+		Flags:     verbFlags(ruleFlags...),
 		Action: func(c *cli.Context) error {
-			group, err := oneGroupArg(c)
-			if err != nil {
+			if err := checkArgs(c, "GROUP", 1, 1); err != nil {
 				return err
 			}
 			r, err := ruleFromFlags(c)
@@ -110,7 +97,7 @@ func authorizeCmd(d client.Direction) *cli.Command {
 			if err != nil {
 				return err
 			}
-			g, err := cl.Authorize(c.Context, group, d, r)
+			g, err := cl.Authorize(c.Context, c.Args().First(), d, r)
 			if err != nil {
 				return err
 			}
@@ -124,14 +111,13 @@ func revokeCmd(d client.Direction) *cli.Command {
 		Name:      "revoke-" + string(d),
 		Usage:     "remove an " + string(d) + " rule from a security group, by --id or by the flags it was added with",
 		ArgsUsage: "GROUP",
-		Flags: append(append([]cli.Flag{outputFlag, &cli.UintFlag{Name: "id", Usage: "the rule's id (see get security-group GROUP)"}},
-			ruleFlags...), serverFlags...),
+		Flags:     verbFlags(append([]cli.Flag{&cli.UintFlag{Name: "id", Usage: "the rule's id (see get security-group GROUP)"}}, ruleFlags...)...),
 		Action: func(c *cli.Context) error {
-			group, err := oneGroupArg(c)
-			if err != nil {
+			if err := checkArgs(c, "GROUP", 1, 1); err != nil {
 				return err
 			}
 			var r model.Rule
+			var err error
 			if c.IsSet("id") {
 				id := c.Uint("id")
 				if id == 0 || uint64(id) > 1<<32-1 {
@@ -145,7 +131,7 @@ func revokeCmd(d client.Direction) *cli.Command {
 			if err != nil {
 				return err
 			}
-			g, err := cl.Revoke(c.Context, group, d, r)
+			g, err := cl.Revoke(c.Context, c.Args().First(), d, r)
 			if err != nil {
 				return err
 			}
@@ -163,13 +149,10 @@ func grantCmd(revoke bool) *cli.Command {
 		Name:      name,
 		Usage:     usage,
 		ArgsUsage: "GROUP ACCOUNT",
-		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Flags:     verbFlags(),
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "GROUP ACCOUNT", 2, 2); err != nil {
 				return err
-			}
-			if c.NArg() != 2 {
-				return fmt.Errorf("%s: want GROUP ACCOUNT", name)
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -195,13 +178,10 @@ func nicSetGroupsCmd() *cli.Command {
 		Name:      "set-groups",
 		Usage:     "replace the security groups of a (running) NIC; none: its account's default group",
 		ArgsUsage: "NIC [GROUP...]",
-		Flags:     append([]cli.Flag{outputFlag}, serverFlags...),
+		Flags:     verbFlags(),
 		Action: func(c *cli.Context) error {
-			if err := noFlagArgs(c); err != nil {
+			if err := checkArgs(c, "NIC [GROUP...]", 1, -1); err != nil {
 				return err
-			}
-			if c.NArg() < 1 {
-				return errors.New("set-groups: want NIC [GROUP...]")
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -211,11 +191,7 @@ func nicSetGroupsCmd() *cli.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := toMap(n)
-			if err != nil {
-				return err
-			}
-			return printObjects(c.String("output"), []map[string]any{obj}, true)
+			return printObject(c, "nic", n)
 		},
 	}
 }
@@ -232,40 +208,11 @@ func toMap(v any) (map[string]any, error) {
 	return m, nil
 }
 
-// decodeGroups turns objects as the generic commands hold them into groups.
-func decodeGroups(objs []map[string]any) ([]model.SecurityGroup, error) {
-	b, err := json.Marshal(objs)
-	if err != nil {
-		return nil, err
-	}
-	var gs []model.SecurityGroup
-	if err := json.Unmarshal(b, &gs); err != nil {
-		return nil, fmt.Errorf("decode security groups: %w", err)
-	}
-	return gs, nil
-}
-
 // printGroups prints security groups: as JSON or YAML like other objects,
 // or as a table with one line per rule.
 func printGroups(format string, gs []model.SecurityGroup, single bool) error {
-	switch format {
-	case "json", "yaml":
-		var v any = gs
-		if single && len(gs) == 1 {
-			v = gs[0]
-		}
-		if format == "yaml" {
-			return yaml.NewEncoder(os.Stdout).Encode(v)
-		}
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			return err
-		}
-		fmt.Println(string(b))
-		return nil
-	case "table":
-	default:
-		return fmt.Errorf("--output %q: want table, json or yaml", format)
+	if done, err := printEncoded(format, oneOrAll(gs, single)); done {
+		return err
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	if single && len(gs) == 1 {
@@ -280,17 +227,7 @@ func printGroups(format string, gs []model.SecurityGroup, single bool) error {
 	}
 	fmt.Fprintln(w, "GROUP\tVPC\tACCOUNT\tDEFAULT\tGRANTS\tID\tDIRECTION\tPROTOCOL\tPORTS/ICMP\tPEER\tDESCRIPTION")
 	for _, g := range gs {
-		head := []string{g.Name, g.VPC, g.Account, strconv.FormatBool(g.Default), strings.Join(g.Grants, ",")}
-		rows := ruleRows(g)
-		if len(rows) == 0 {
-			rows = [][]string{{"-", "", "", "", "", ""}}
-		}
-		for i, row := range rows {
-			if i == 1 {
-				head = make([]string, len(head)) // the group once, at its first rule
-			}
-			fmt.Fprintln(w, strings.Join(append(append([]string(nil), head...), row...), "\t"))
-		}
+		printHeaded(w, []string{g.Name, g.VPC, g.Account, strconv.FormatBool(g.Default), strings.Join(g.Grants, ",")}, ruleRows(g), 6)
 	}
 	return w.Flush()
 }
