@@ -454,6 +454,11 @@ func (s *server) addSecondaryIP(w http.ResponseWriter, r *http.Request, pr Princ
 		if i < 0 || !canSee(nicKind, t.v, &t.p.NICs[i]) {
 			return notFound("nic %q not found", name)
 		}
+		// A VPC owner sees other accounts' NICs in its shared VPC, but
+		// only their owners change them.
+		if !canWrite(nicKind, t.v, &t.p.NICs[i]) {
+			return readOnly("nic", name)
+		}
 		n := &t.p.NICs[i]
 		for _, ip := range n.SecondaryIPs {
 			if sameIP(ip, req.IP) {
@@ -492,6 +497,11 @@ func (s *server) removeSecondaryIP(w http.ResponseWriter, r *http.Request, pr Pr
 		i := nicKind.find(t.p, name)
 		if i < 0 || !canSee(nicKind, t.v, &t.p.NICs[i]) {
 			return notFound("nic %q not found", name)
+		}
+		// A VPC owner sees other accounts' NICs in its shared VPC, but
+		// only their owners change them.
+		if !canWrite(nicKind, t.v, &t.p.NICs[i]) {
+			return readOnly("nic", name)
 		}
 		n := &t.p.NICs[i]
 		for j, x := range n.SecondaryIPs {

@@ -301,6 +301,8 @@ func TestSharedVPC(t *testing.T) {
 	e.want(200, "GET", "/v1/nics/g1", e.acme, nil, nil)
 	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "PUT", "/v1/nics/g1", e.acme, `{"host": "h1"}`)
 	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "PUT", "/v1/nics/g1/security-groups", e.acme, `{"security_groups": []}`)
+	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "POST", "/v1/nics/g1/secondary-ips", e.acme, `{"ip": "10.1.1.50"}`)
+	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "DELETE", "/v1/nics/g1/secondary-ips/10.1.1.5", e.acme, nil)
 	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "POST", "/v1/security-groups/g-app/ingress", e.acme, `{"protocol": "all", "cidr": "10.0.0.0/8"}`)
 	e.wantErr(403, api.CodePermissionDenied, "", "you may only read it", "DELETE", "/v1/security-groups/g-app", e.acme, nil)
 	// globex sees its own groups (with its default group of the VPC).
