@@ -118,24 +118,11 @@ func overlaps(a, b string) bool {
 }
 
 // peeringUsers: groups of one end whose rules name groups of the other
-// end's VPC. As store.InUse.
+// end's VPC.
 func peeringUsers(p *model.Policy, name string) []ref {
-	pc := findPeering(p, name)
-	if pc == nil || pc.VPC == pc.PeerVPC {
-		return nil
-	}
-	vpcOf := make(map[string]string, len(p.SecurityGroups))
-	for _, g := range p.SecurityGroups {
-		vpcOf[g.Name] = g.VPC
-	}
-	other := map[string]string{pc.VPC: pc.PeerVPC, pc.PeerVPC: pc.VPC}
 	var out []ref
-	for i := range p.SecurityGroups {
-		g := &p.SecurityGroups[i]
-		o, ok := other[g.VPC]
-		if ok && namesPeer(g, func(peer string) bool { return vpcOf[peer] == o }) {
-			out = append(out, ref{"security_group", g.Name})
-		}
+	for _, g := range p.GroupsAcrossPeering(name) {
+		out = append(out, ref{"security_group", g})
 	}
 	return out
 }

@@ -210,18 +210,6 @@ func groupOwnerIn(owners map[string]string, g *model.SecurityGroup) string {
 	return owners[g.VPC]
 }
 
-// namesPeer reports whether a rule of g names a peer group matching is.
-func namesPeer(g *model.SecurityGroup, is func(peer string) bool) bool {
-	for _, rs := range [][]model.Rule{g.Ingress, g.Egress} {
-		for _, r := range rs {
-			if r.Group != "" && is(r.Group) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // groupUsers: NICs in the group (by name, or a default group by naming
 // none) and other groups whose rules name it. As store.InUse.
 func groupUsers(p *model.Policy, name string) []ref {
@@ -249,7 +237,7 @@ func groupUsers(p *model.Policy, name string) []ref {
 	}
 	for i := range p.SecurityGroups {
 		g := &p.SecurityGroups[i]
-		if g.Name != name && namesPeer(g, func(peer string) bool { return peer == name }) {
+		if g.Name != name && g.NamesPeer(func(peer string) bool { return peer == name }) {
 			out = append(out, ref{"security_group", g.Name})
 		}
 	}
@@ -290,7 +278,7 @@ func accountUsers(p *model.Policy, name string) []ref {
 	}
 	for i := range p.SecurityGroups {
 		g := &p.SecurityGroups[i]
-		if !mine[g.Name] && owners[g.VPC] != name && namesPeer(g, func(peer string) bool { return mine[peer] }) {
+		if !mine[g.Name] && owners[g.VPC] != name && g.NamesPeer(func(peer string) bool { return mine[peer] }) {
 			out = append(out, ref{"security_group", g.Name})
 		}
 	}

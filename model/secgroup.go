@@ -590,3 +590,47 @@ func (b *builder) anyPeering(a, z *VPCInfo) bool {
 	}
 	return false
 }
+
+// NamesPeer reports whether a rule of g names a peer group for which is
+// reports true.
+func (g *SecurityGroup) NamesPeer(is func(peer string) bool) bool {
+	for _, rs := range [][]Rule{g.Ingress, g.Egress} {
+		for _, r := range rs {
+			if r.Group != "" && is(r.Group) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// GroupsAcrossPeering lists, sorted, the security groups of one end of the
+// named peering whose rules name a group of the other end's VPC: without
+// the peering they would not build. (Routes over a peering are not users:
+// they turn blackhole.)
+func (p *Policy) GroupsAcrossPeering(name string) []string {
+	var pc *Peering
+	for i := range p.Peerings {
+		if p.Peerings[i].Name == name {
+			pc = &p.Peerings[i]
+		}
+	}
+	if pc == nil || pc.VPC == pc.PeerVPC {
+		return nil
+	}
+	vpcOf := make(map[string]string, len(p.SecurityGroups))
+	for _, g := range p.SecurityGroups {
+		vpcOf[g.Name] = g.VPC
+	}
+	other := map[string]string{pc.VPC: pc.PeerVPC, pc.PeerVPC: pc.VPC}
+	var out []string
+	for i := range p.SecurityGroups {
+		g := &p.SecurityGroups[i]
+		o, ok := other[g.VPC]
+		if ok && g.NamesPeer(func(peer string) bool { return vpcOf[peer] == o }) {
+			out = append(out, g.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

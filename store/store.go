@@ -681,7 +681,7 @@ func InUse(p *model.Policy, kind, name string) []string {
 		}
 		for i := range p.SecurityGroups {
 			g := &p.SecurityGroups[i]
-			if !mine[g.Name] && owner[g.VPC] != name && namesPeer(g, func(peer string) bool { return mine[peer] }) {
+			if !mine[g.Name] && owner[g.VPC] != name && g.NamesPeer(func(peer string) bool { return mine[peer] }) {
 				out = append(out, KindSecurityGroup+" "+g.Name)
 			}
 		}
@@ -707,7 +707,7 @@ func InUse(p *model.Policy, kind, name string) []string {
 			}
 		}
 	case KindPeering:
-		for _, g := range PeeringGroupUsers(p, name) {
+		for _, g := range p.GroupsAcrossPeering(name) {
 			out = append(out, KindSecurityGroup+" "+g)
 		}
 	case KindRouteTable:
@@ -748,56 +748,13 @@ func InUse(p *model.Policy, kind, name string) []string {
 		}
 		for i := range p.SecurityGroups {
 			g := &p.SecurityGroups[i]
-			if g.Name != name && namesPeer(g, func(peer string) bool { return peer == name }) {
+			if g.Name != name && g.NamesPeer(func(peer string) bool { return peer == name }) {
 				out = append(out, KindSecurityGroup+" "+g.Name)
 			}
 		}
 	}
 	sort.Strings(out)
 	return out
-}
-
-// PeeringGroupUsers lists the security groups of one end of the named
-// peering whose rules name a group of the other end's VPC: without the
-// peering they would not build. Routes over a peering are not users: they
-// turn blackhole.
-func PeeringGroupUsers(p *model.Policy, name string) []string {
-	var pc *model.Peering
-	for i := range p.Peerings {
-		if p.Peerings[i].Name == name {
-			pc = &p.Peerings[i]
-		}
-	}
-	if pc == nil || pc.VPC == pc.PeerVPC {
-		return nil
-	}
-	vpcOf := make(map[string]string, len(p.SecurityGroups))
-	for _, g := range p.SecurityGroups {
-		vpcOf[g.Name] = g.VPC
-	}
-	other := map[string]string{pc.VPC: pc.PeerVPC, pc.PeerVPC: pc.VPC}
-	var out []string
-	for i := range p.SecurityGroups {
-		g := &p.SecurityGroups[i]
-		o, ok := other[g.VPC]
-		if ok && namesPeer(g, func(peer string) bool { return vpcOf[peer] == o }) {
-			out = append(out, g.Name)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// namesPeer reports whether a rule of g names a peer group matching is.
-func namesPeer(g *model.SecurityGroup, is func(peer string) bool) bool {
-	for _, rs := range [][]model.Rule{g.Ingress, g.Egress} {
-		for _, r := range rs {
-			if r.Group != "" && is(r.Group) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {
