@@ -44,7 +44,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	env, err = labrun.Up(ctx, "../examples/demo.yaml", labrun.Options{Name: name, Dir: dir, Log: log, AuditInterval: time.Second})
+	env, err = labrun.Up(ctx, "../examples/demo.yaml", labrun.Options{Name: name, Dir: dir, Log: log, AuditInterval: time.Second, Ephemeral: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: lab up:", err)
 		return 1

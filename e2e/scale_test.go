@@ -46,7 +46,7 @@ func scaleRun(t *testing.T, hosts, ports, groups int) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: t.TempDir(), Log: log, NoVMs: true, Store: true,
+	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: t.TempDir(), Log: log, NoVMs: true, Store: true, Ephemeral: true,
 		VswitchdArgs: []string{"--enable-dummy"}})
 	if err != nil {
 		t.Fatal(err)

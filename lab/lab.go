@@ -53,6 +53,11 @@ type Spec struct {
 	// concurrently. If nil, the lab creates br-int itself with ovs-vsctl:
 	// datapath_type=netdev, fail_mode=secure, nothing else.
 	SetupHost func(ctx context.Context, h *Host) error
+	// Ephemeral records the process that runs Up as the lab's owner: a lab
+	// of a test binary that died before its teardown (a panicking test)
+	// is then removed by SweepOrphans. Labs meant to outlive their
+	// creator (`openvpc lab up`) leave it false.
+	Ephemeral bool
 }
 
 // HostSpec describes a hypervisor.
@@ -157,6 +162,11 @@ func Up(ctx context.Context, spec Spec, log logrus.FieldLogger) (*Lab, error) {
 			UnderlayNetns: spec.Name + "-ul",
 			UnderlayDev:   spec.Name + "ulbr",
 		},
+	}
+	if spec.Ephemeral {
+		if start, ok := procStart(os.Getpid()); ok {
+			l.st.Owner = &procState{Name: "owner", PID: os.Getpid(), Start: start}
+		}
 	}
 	if err := l.up(ctx, spec); err != nil {
 		if derr := l.Down(ctx); derr != nil {

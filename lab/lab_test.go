@@ -489,8 +489,9 @@ func TestLab(t *testing.T) {
 	})
 }
 
-// TestDownDirAfterCrash brings a lab up in a child process that exits
-// without Down, then removes it with DownDir from state.json alone.
+// TestDownDirAfterCrash brings an ephemeral lab up in a child process that
+// exits without Down, then removes it from state.json alone (SweepOrphans,
+// which tears down like DownDir).
 func TestDownDirAfterCrash(t *testing.T) {
 	if os.Getenv("OPENVPC_LAB_CHILD") != "" {
 		crashChild(t)
@@ -535,8 +536,29 @@ func TestDownDirAfterCrash(t *testing.T) {
 	if got := labNetns(t, name); len(got) != 3 {
 		t.Errorf("netns after crash: %v", got)
 	}
-	if err := DownDir(ctx, dir); err != nil {
+	// The child made an ephemeral lab and died: the sweep removes it (as
+	// DownDir would), while an ephemeral lab of a live process stays.
+	live := t.TempDir()
+	start, _ := procStart(os.Getpid())
+	alive := state{Version: stateVersion, Name: "live", Dir: live, Owner: &procState{Name: "owner", PID: os.Getpid(), Start: start}}
+	data, _ := json.Marshal(alive)
+	if err := os.WriteFile(filepath.Join(live, stateFile), data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if st.Owner == nil {
+		t.Fatal("the child's ephemeral lab has no owner in its state")
+	}
+	for _, glob := range []string{live, dir} {
+		n, err := SweepOrphans(ctx, glob, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{live: 0, dir: 1}[glob]; n != want {
+			t.Fatalf("SweepOrphans(%s) removed %d labs, want %d", glob, n, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(live, stateFile)); err != nil {
+		t.Errorf("the live process's lab was touched: %v", err)
 	}
 	for _, pid := range pids {
 		if alivePID(pid) {
@@ -560,10 +582,11 @@ func TestDownDirAfterCrash(t *testing.T) {
 func crashChild(t *testing.T) {
 	ctx := context.Background()
 	spec := Spec{
-		Name:  os.Getenv("OPENVPC_LAB_CHILD"),
-		Dir:   os.Getenv("OPENVPC_LAB_DIR"),
-		Hosts: []HostSpec{{Name: "hv", UnderlayIP: netip.MustParseAddr("172.31.0.50")}},
-		VMs:   []VMSpec{{Name: "a", Host: "hv", Addrs: []netip.Prefix{ip1}}},
+		Name:      os.Getenv("OPENVPC_LAB_CHILD"),
+		Dir:       os.Getenv("OPENVPC_LAB_DIR"),
+		Hosts:     []HostSpec{{Name: "hv", UnderlayIP: netip.MustParseAddr("172.31.0.50")}},
+		VMs:       []VMSpec{{Name: "a", Host: "hv", Addrs: []netip.Prefix{ip1}}},
+		Ephemeral: true,
 		SetupHost: func(ctx context.Context, h *Host) error {
 			_, err := h.OVS().Vsctl(ctx, "add-br", IntegrationBridge, "--", "set", "bridge", IntegrationBridge,
 				"datapath_type=netdev", "fail_mode=secure", "external_ids:made-by=setuphost")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -38,6 +39,8 @@ type state struct {
 	VMs           []vmState     `json:"vms"`
 	Processes     []procState   `json:"processes"` // tracked processes, stopped first on Down
 	NextVM        int           `json:"next_vm"`   // index for the next VM's host-side device name
+	// Owner is the process that made an ephemeral lab (Spec.Ephemeral).
+	Owner *procState `json:"owner,omitempty"`
 }
 
 type deviceState struct {
@@ -130,6 +133,46 @@ func readState(dir string) (*state, error) {
 // without state.json yields an error wrapping fs.ErrNotExist.
 func DownDir(ctx context.Context, dir string) error {
 	return downDir(ctx, dir, logrus.StandardLogger().WithField("lab_dir", dir))
+}
+
+// SweepOrphans tears down every ephemeral lab whose state dir matches glob
+// (e.g. /tmp/ovp*) and whose owner process is gone — left behind by a test
+// binary that died before its teardown. Labs of live processes, and labs
+// not made ephemeral, are left alone. It returns how many it removed.
+func SweepOrphans(ctx context.Context, glob string, log logrus.FieldLogger) (int, error) {
+	dirs, err := filepath.Glob(glob)
+	if err != nil {
+		return 0, fmt.Errorf("lab: sweep %s: %w", glob, err)
+	}
+	n := 0
+	var errs []error
+	for _, dir := range dirs {
+		st, err := readState(dir)
+		if err != nil || st.Owner == nil {
+			continue
+		}
+		if start, ok := procStart(st.Owner.PID); ok && start == st.Owner.Start {
+			continue // its owner still runs
+		}
+		if log != nil {
+			log.WithFields(logrus.Fields{"lab": st.Name, "dir": dir, "owner_pid": st.Owner.PID}).Warn("removing a lab whose owner process is gone")
+		}
+		if err := teardown(ctx, st, orDiscardLog(log)); err != nil {
+			errs = append(errs, fmt.Errorf("lab %s: %w", st.Name, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func orDiscardLog(log logrus.FieldLogger) logrus.FieldLogger {
+	if log != nil {
+		return log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
 }
 
 func downDir(ctx context.Context, dir string, log logrus.FieldLogger) error {

@@ -97,7 +97,7 @@ func upLab(t *testing.T, prefix byte, hosts ...string) *labrun.Env {
 		p.Hosts = append(p.Hosts, model.Host{Name: h})
 	}
 	ctx := ctxFor(t, 2*time.Minute)
-	env, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName(prefix), Dir: dir, Log: testLog(), Store: true, Binary: bin})
+	env, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName(prefix), Dir: dir, Log: testLog(), Store: true, Binary: bin, Ephemeral: true})
 	must(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -46,7 +46,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	// Only hosts: everything else comes through the API.
 	p := &model.Policy{Hosts: []model.Host{{Name: "h1"}, {Name: "h2"}}}
-	env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('a'), Dir: dir, Log: log, Store: true, AuditInterval: time.Second})
+	env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('a'), Dir: dir, Log: log, Store: true, AuditInterval: time.Second, Ephemeral: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "storemode: lab up:", err)
 		return 1

@@ -47,7 +47,15 @@ type Options struct {
 	NoVMs bool
 	// VswitchdArgs are extra ovs-vswitchd arguments (e.g. --enable-dummy).
 	VswitchdArgs []string
+	// Ephemeral marks a test's lab: it belongs to this process, and before
+	// it is made, labs of dead test processes in OrphanGlob are removed (a
+	// panicking test kills its binary before TestMain can tear down).
+	Ephemeral bool
 }
+
+// OrphanGlob is where test labs keep their state dirs (os.MkdirTemp("",
+// "ovp...")), swept for orphans before an ephemeral lab starts.
+var OrphanGlob = filepath.Join(os.TempDir(), "ovp*")
 
 // hostSockName is the controller socket's name in each host's OVS run dir.
 const hostSockName = "openvpc-controller.sock"
@@ -100,6 +108,12 @@ func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) 
 	}
 	for i := range spec.Hosts {
 		spec.Hosts[i].VswitchdArgs = opts.VswitchdArgs
+	}
+	if opts.Ephemeral {
+		spec.Ephemeral = true
+		if _, err := lab.SweepOrphans(ctx, OrphanGlob, opts.Log.WithField("part", "lab")); err != nil {
+			opts.Log.WithError(err).Warn("removing labs of dead test processes")
+		}
 	}
 	l, err := lab.Up(ctx, spec, opts.Log.WithField("part", "lab"))
 	if err != nil {

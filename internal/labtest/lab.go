@@ -83,7 +83,7 @@ func (l *Lab) run(m *testing.M) int {
 		p.Hosts = append(p.Hosts, model.Host{Name: h})
 	}
 	name := lab.UniqueName(l.opts.Prefix)
-	l.Env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: name, Dir: dir, Log: log, Store: l.opts.Store, AuditInterval: time.Second})
+	l.Env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: name, Dir: dir, Log: log, Store: l.opts.Store, AuditInterval: time.Second, Ephemeral: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: lab up: %v\n", l.opts.Name, err)
 		return 1
