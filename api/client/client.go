@@ -180,6 +180,10 @@ var kinds = map[string]string{
 // offers them.
 var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table", "peering"}
 
+// Collection returns the collection a kind name or alias ("sg", "route_tables")
+// stands for, as in URLs ("security-groups"), or "" for an unknown kind.
+func Collection(kind string) string { return kinds[strings.ToLower(kind)] }
+
 // collection maps a kind ("vpc" or "vpcs") to its path.
 func collection(kind string) (string, error) {
 	p, ok := kinds[strings.ToLower(kind)]

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -9,15 +8,6 @@ import (
 // Peerings: get/create/delete work through the generic commands (kind
 // peering; create takes --vpc and --peer-vpc); accept-peering is the
 // peer VPC's account's verb.
-
-// isPeeringKind reports whether a kind argument names peerings.
-func isPeeringKind(kind string) bool {
-	switch strings.ToLower(kind) {
-	case "peering", "peerings", "pcx", "pcxs":
-		return true
-	}
-	return false
-}
 
 func acceptPeeringCmd() *cli.Command {
 	return &cli.Command{

@@ -177,14 +177,14 @@ func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
 // rules, route tables as a table of their routes, everything else (and any
 // JSON or YAML) as printObjects does.
 func printKind(format, kind string, objs []map[string]any, single bool) error {
-	if format == "table" && isGroupKind(kind) {
+	if format == "table" && client.Collection(kind) == "security-groups" {
 		gs, err := decodeAs[model.SecurityGroup](objs, "security groups")
 		if err != nil {
 			return err
 		}
 		return printGroups(format, gs, single)
 	}
-	if format == "table" && isPeeringKind(kind) {
+	if format == "table" && client.Collection(kind) == "peerings" {
 		// Unaccepted peerings omit the field; show it as false.
 		for _, o := range objs {
 			if _, ok := o["accepted"]; !ok {
@@ -192,7 +192,7 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 			}
 		}
 	}
-	if format == "table" && isRouteTableKind(kind) {
+	if format == "table" && client.Collection(kind) == "route-tables" {
 		ts, err := decodeAs[client.RouteTable](objs, "route tables")
 		if err != nil {
 			return err

@@ -18,15 +18,6 @@ import (
 // route-table); these are the AWS-like verbs on routes, subnet
 // associations and a NIC's source/destination check.
 
-// isRouteTableKind reports whether a kind argument names route tables.
-func isRouteTableKind(kind string) bool {
-	switch strings.ToLower(kind) {
-	case "route-table", "route-tables", "route_table", "route_tables", "rtb", "rtbs":
-		return true
-	}
-	return false
-}
-
 // routeCmd is create-route, or with replace replace-route.
 func routeCmd(replace bool) *cli.Command {
 	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N, --peering P or --blackhole"

@@ -19,15 +19,6 @@ import (
 // (kind security-group); these are the AWS-like verbs on rules, grants and
 // NIC membership.
 
-// isGroupKind reports whether a kind argument names security groups.
-func isGroupKind(kind string) bool {
-	switch strings.ToLower(kind) {
-	case "security-group", "security-groups", "security_group", "security_groups", "sg", "sgs":
-		return true
-	}
-	return false
-}
-
 // noFlagArgs refuses a flag written after the positional arguments, which
 // urfave/cli would take as one more argument.
 func noFlagArgs(c *cli.Context) error {
