@@ -70,6 +70,11 @@ func TestAdminOnlyKinds(t *testing.T) {
 		{"DELETE", "/v1/tokens/x", ""},
 		{"POST", "/v1/apply", "accounts: [{name: evil}]"},
 		{"POST", "/v1/apply", "hosts: [{name: h9, underlay_ip: 172.31.0.99}]"},
+		// Public IP pools: read by every account, written by an admin.
+		{"POST", "/v1/public-ip-pools", `{"name": "p", "cidr": "192.0.2.0/24"}`},
+		{"PUT", "/v1/public-ip-pools/p", `{"cidr": "192.0.2.0/24"}`},
+		{"DELETE", "/v1/public-ip-pools/p", ""},
+		{"POST", "/v1/apply", "public_ip_pools: [{name: p, cidr: 192.0.2.0/24}]"},
 	} {
 		var body any
 		if tc.body != "" {

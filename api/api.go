@@ -1,7 +1,9 @@
 // Package api is OpenVPC's tenant HTTP JSON API: CRUD of accounts, VPCs,
 // subnets, NICs, hosts, security groups (with AWS-like verbs for rules,
-// grants and NIC membership) and route tables (with verbs for routes,
-// subnet associations and NICs' source/destination check), declarative
+// grants and NIC membership), route tables (with verbs for routes,
+// subnet associations and NICs' source/destination check), peerings
+// (accept), internet gateways (attach, detach), public IP pools and public
+// IPs (allocate, associate, disassociate, release), declarative
 // apply/export of policy documents, and API tokens, with per-account
 // access control. It keeps no state of its
 // own: everything is read from and written to a Backend (the etcd store),
@@ -31,7 +33,8 @@ type Backend interface {
 	// result atomically (one etcd transaction), after default groups, main
 	// route tables and grants follow the change (store.Cascade:
 	// model.EnsureDefaultGroups, model.EnsureMainTables, grants to deleted
-	// accounts dropped), model.AllocateIPs, model.Build
+	// accounts dropped; public IPs of deleted NICs disassociated),
+	// model.AllocateIPs, model.AllocatePublicIPs, model.Build
 	// (whose error is returned unchanged) and model.Pin. It
 	// retries fn on conflicts, so fn must be repeatable; when it gives up,
 	// its error wraps ErrConflict. An error returned by fn aborts the

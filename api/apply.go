@@ -70,6 +70,9 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		if len(doc.Hosts) > 0 {
 			return denied("hosts", "only an admin may apply hosts")
 		}
+		if len(doc.PublicIPPools) > 0 {
+			return denied("public_ip_pools", "only an admin may apply public IP pools")
+		}
 	}
 	for _, check := range []func() error{
 		func() error { return duplicates(accountKind, doc.Accounts) },
@@ -80,6 +83,9 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		func() error { return duplicates(securityGroupKind, doc.SecurityGroups) },
 		func() error { return duplicates(routeTableKind, doc.RouteTables) },
 		func() error { return duplicates(peeringKind, doc.Peerings) },
+		func() error { return duplicates(internetGatewayKind, doc.InternetGateways) },
+		func() error { return duplicates(publicIPPoolKind, doc.PublicIPPools) },
+		func() error { return duplicates(publicIPKind, doc.PublicIPs) },
 	} {
 		if err := check(); err != nil {
 			return err
@@ -89,14 +95,17 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 	t, rev, err := s.run(r.Context(), pr, dryRun, func(t *txn) error {
 		changes = nil
 		// Referenced kinds first, so a document can create a VPC and its
-		// subnets, groups, tables and NICs at once. (Routes may target NICs
-		// of the document: their check runs once everything is in place.)
+		// subnets, groups, tables, gateway, NICs and public IPs at once.
+		// (Routes may target NICs of the document: their check runs once
+		// everything is in place.)
 		for _, step := range []func() error{
 			func() error { return upsert(t, accountKind, doc.Accounts, &changes) },
 			func() error { return upsert(t, hostKind, doc.Hosts, &changes) },
+			func() error { return upsert(t, publicIPPoolKind, doc.PublicIPPools, &changes) },
 			func() error { return upsert(t, vpcKind, doc.VPCs, &changes) },
 			func() error { return upsert(t, subnetKind, doc.Subnets, &changes) },
 			func() error { return upsert(t, peeringKind, doc.Peerings, &changes) },
+			func() error { return upsert(t, internetGatewayKind, doc.InternetGateways, &changes) },
 			func() error {
 				// The default groups of VPCs the document creates exist
 				// now, so that the document's version of them (an
@@ -110,6 +119,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 				return upsert(t, routeTableKind, doc.RouteTables, &changes)
 			},
 			func() error { return upsert(t, nicKind, doc.NICs, &changes) },
+			func() error { return upsert(t, publicIPKind, doc.PublicIPs, &changes) },
 		} {
 			if err := step(); err != nil {
 				return err

@@ -23,9 +23,13 @@ type kind[T any] struct {
 	// doc is the kind's key in a policy document; default plural.
 	doc       string
 	adminOnly bool
-	items     func(p *model.Policy) *[]T
-	name      func(obj *T) string
-	setName   func(obj *T, name string)
+	// adminWrites: every principal may list and read objects of the
+	// kind, only an admin create, change or delete them (public IP
+	// pools, which accounts name to allocate addresses).
+	adminWrites bool
+	items       func(p *model.Policy) *[]T
+	name        func(obj *T) string
+	setName     func(obj *T, name string)
 	// visible reports whether a non-admin principal may see obj.
 	visible func(v *view, obj *T) bool
 	// writable reports whether a non-admin principal may change or
@@ -43,8 +47,9 @@ type kind[T any] struct {
 	// (so that objects of one document may name each other), with the
 	// object as stored before (nil for a create).
 	check func(v *view, old, obj *T) error
-	// deletable, if set, refuses to delete obj for a reason of its own.
-	deletable func(obj *T) error
+	// deletable, if set, refuses to delete obj for a reason of its own
+	// (v is the caller's view of the policy the delete changes).
+	deletable func(v *view, obj *T) error
 	// users lists the objects that reference the named one.
 	users func(p *model.Policy, name string) []ref
 	// present, if set, is what the API answers for obj instead of obj
@@ -199,6 +204,14 @@ func (v *view) refVisible(r ref) bool {
 	case "peering":
 		pc := findPeering(v.p, r.name)
 		return pc != nil && v.peeringVisible(pc)
+	case "internet_gateway":
+		g := findGateway(v.p, r.name)
+		return g != nil && v.gatewayVisible(g)
+	case "public_ip":
+		x := findPublicIP(v.p, r.name)
+		return x != nil && v.publicIPVisible(x)
+	case "public_ip_pool":
+		return findPool(v.p, r.name) != nil
 	}
 	return false
 }
@@ -214,6 +227,9 @@ func canSee[T any](k *kind[T], v *view, obj *T) bool {
 // canWrite reports whether the principal may change obj of kind k, which
 // it sees.
 func canWrite[T any](k *kind[T], v *view, obj *T) bool {
+	if k.adminWrites && !v.pr.Admin {
+		return false
+	}
 	if v.pr.Admin || k.writable == nil {
 		return canSee(k, v, obj)
 	}
@@ -228,6 +244,10 @@ func readOnly(kind, name string) *Error {
 // hiddenNICName names the stand-ins restricted puts for other accounts'
 // NICs in a shared VPC.
 const hiddenNICName = "other-account-nic-"
+
+// hiddenPublicIPName names the stand-ins restricted puts for other
+// accounts' public IPs.
+const hiddenPublicIPName = "other-account-public-ip-"
 
 // restricted returns the part of p the principal can see plus the touched
 // objects, all hosts (shared infrastructure that NICs may reference) and
@@ -245,9 +265,15 @@ const hiddenNICName = "other-account-nic-"
 //   - peerings of the VPCs there (and touched ones) are there, and the VPCs
 //     at their other ends and those of groups granted to the principal as
 //     bare references (no subnets, NICs or tables), so that routes over
-//     peerings and rules naming groups across them build.
+//     peerings and rules naming groups across them build;
+//   - every public IP pool is there (shared infrastructure, like hosts),
+//     and other accounts' public IPs as anonymous stand-ins with only their
+//     pool and address, so that addresses are allocated and checked
+//     against every public IP;
+//   - internet gateways the principal sees, and those attached to the
+//     VPCs there, are there.
 func (v *view) restricted(touched map[ref]bool) *model.Policy {
-	out := &model.Policy{Hosts: v.p.Hosts}
+	out := &model.Policy{Hosts: v.p.Hosts, PublicIPPools: v.p.PublicIPPools}
 	accounts := map[string]bool{v.pr.Account: true}
 	vpcs := map[string]bool{}
 	for _, x := range v.p.VPCs {
@@ -350,6 +376,32 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 			out.RouteTables = append(out.RouteTables, x)
 		}
 	}
+	for _, g := range v.p.InternetGateways {
+		if v.gatewayVisible(&g) || vpcs[g.VPC] || touched[ref{"internet_gateway", g.Name}] {
+			out.InternetGateways = append(out.InternetGateways, g)
+		}
+	}
+	takenIP := make(map[string]bool, len(v.p.PublicIPs))
+	for _, x := range v.p.PublicIPs {
+		takenIP[x.Name] = true
+	}
+	var myIPs []model.PublicIP
+	hidden = 0
+	for _, x := range v.p.PublicIPs {
+		if v.publicIPVisible(&x) || touched[ref{"public_ip", x.Name}] {
+			myIPs = append(myIPs, x)
+			continue
+		}
+		// Stand-ins first, as for NICs: a clash is reported on the
+		// principal's public IP.
+		name := ""
+		for name == "" || takenIP[name] {
+			hidden++
+			name = fmt.Sprintf("%s%d", hiddenPublicIPName, hidden)
+		}
+		out.PublicIPs = append(out.PublicIPs, model.PublicIP{Name: name, Pool: x.Pool, Address: x.Address})
+	}
+	out.PublicIPs = append(out.PublicIPs, myIPs...)
 	for _, a := range v.p.Accounts {
 		if accounts[a.Name] || touched[ref{"account", a.Name}] {
 			out.Accounts = append(out.Accounts, a)
@@ -359,8 +411,9 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 }
 
 // visiblePolicy is what the principal may export: everything for an admin,
-// else the VPCs, subnets, NICs, security groups, route tables and peerings
-// it sees.
+// else the VPCs, subnets, NICs, security groups, route tables, peerings,
+// internet gateways and public IPs it sees (not public IP pools: like
+// hosts, they are the admin's).
 func (v *view) visiblePolicy() *model.Policy {
 	if v.pr.Admin {
 		return v.p
@@ -394,6 +447,16 @@ func (v *view) visiblePolicy() *model.Policy {
 	for _, x := range v.p.Peerings {
 		if v.peeringVisible(&x) {
 			out.Peerings = append(out.Peerings, x)
+		}
+	}
+	for _, x := range v.p.InternetGateways {
+		if v.gatewayVisible(&x) {
+			out.InternetGateways = append(out.InternetGateways, x)
+		}
+	}
+	for _, x := range v.p.PublicIPs {
+		if v.publicIPVisible(&x) {
+			out.PublicIPs = append(out.PublicIPs, x)
 		}
 	}
 	return out
@@ -488,8 +551,17 @@ var vpcKind = &kind[model.VPC]{
 		}
 		return nil
 	},
+	// An attached internet gateway is detached first (AWS's order).
+	deletable: func(v *view, o *model.VPC) error {
+		for _, g := range v.p.InternetGateways {
+			if g.VPC == o.Name {
+				return conflict("", "vpc %q has internet gateway %q attached: detach internet gateway %q first", o.Name, g.Name, g.Name)
+			}
+		}
+		return nil
+	},
 	// A VPC's default groups and main table go with it; other groups and
-	// tables keep it.
+	// tables (and an attached internet gateway) keep it.
 	users: func(p *model.Policy, name string) []ref {
 		var out []ref
 		for _, x := range p.Subnets {
@@ -510,6 +582,11 @@ var vpcKind = &kind[model.VPC]{
 		for _, x := range p.Peerings {
 			if x.VPC == name || x.PeerVPC == name {
 				out = append(out, ref{"peering", x.Name})
+			}
+		}
+		for _, g := range p.InternetGateways {
+			if g.VPC == name {
+				out = append(out, ref{"internet_gateway", g.Name})
 			}
 		}
 		return out

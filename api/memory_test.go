@@ -81,6 +81,9 @@ func (m *memBackend) Update(ctx context.Context, fn func(p *model.Policy) error)
 		if err := model.AllocateIPs(p); err != nil {
 			return 0, err
 		}
+		if err := model.AllocatePublicIPs(p); err != nil {
+			return 0, err
+		}
 		n, err := model.Build(p)
 		if err != nil {
 			return 0, err

@@ -25,6 +25,9 @@ type txn struct {
 	changed bool
 	// accounts are those that existed before the change.
 	accounts map[string]bool
+	// nics are the NICs before the change (public IPs associated with
+	// one the change deletes are disassociated).
+	nics map[string]model.NIC
 	// checks run once the whole change is in place (kind.check).
 	checks []func() error
 	log    logrus.FieldLogger
@@ -49,8 +52,8 @@ func (t *txn) touch(r ref, path string) {
 	t.changed = true
 }
 
-// validate assigns IPs, checks the changed policy and pins its assigned
-// identifiers, as the backend will. A non-admin's change is first checked
+// validate assigns IPs and public addresses, checks the changed policy and
+// pins its assigned identifiers, as the backend will. A non-admin's change is first checked
 // on the part of the policy it can see (plus what it writes), so errors
 // never name, and references never find, another account's objects.
 func (t *txn) validate() error {
@@ -60,8 +63,12 @@ func (t *txn) validate() error {
 		r := t.v.restricted(t.touched)
 		// Allocation is per VPC, so on the visible part it picks what it
 		// would on the whole policy, and it cannot report on (say, the
-		// fullness of) another account's subnet.
+		// fullness of) another account's subnet. Public addresses are
+		// allocated against every public IP (others' are stand-ins).
 		if err := model.AllocateIPs(r); err != nil {
+			return &validationError{err: err, paths: t.paths}
+		}
+		if err := model.AllocatePublicIPs(r); err != nil {
 			return &validationError{err: err, paths: t.paths}
 		}
 		if _, err := model.Build(r); err != nil {
@@ -76,8 +83,20 @@ func (t *txn) validate() error {
 				n.IP = ips[n.Name]
 			}
 		}
+		addrs := make(map[string]string, len(r.PublicIPs))
+		for _, x := range r.PublicIPs {
+			addrs[x.Name] = x.Address
+		}
+		for i := range t.p.PublicIPs {
+			if x := &t.p.PublicIPs[i]; x.Address == "" {
+				x.Address = addrs[x.Name]
+			}
+		}
 	}
 	if err := model.AllocateIPs(t.p); err != nil {
+		return t.checked(err)
+	}
+	if err := model.AllocatePublicIPs(t.p); err != nil {
 		return t.checked(err)
 	}
 	n, err := model.Build(t.p)
@@ -123,6 +142,12 @@ func (s *server) run(ctx context.Context, pr Principal, dryRun bool, change func
 			accounts: make(map[string]bool, len(p.Accounts))}
 		for _, a := range p.Accounts {
 			t.accounts[a.Name] = true
+		}
+		if len(p.PublicIPs) > 0 {
+			t.nics = make(map[string]model.NIC, len(p.NICs))
+			for _, n := range p.NICs {
+				t.nics[n.Name] = n
+			}
 		}
 		last = t
 		if err := change(t); err != nil {
@@ -409,7 +434,7 @@ func deleteHandler[T any](s *server, k *kind[T]) func(http.ResponseWriter, *http
 				return readOnly(k.singular, name)
 			}
 			if k.deletable != nil {
-				if err := k.deletable(&(*items)[i]); err != nil {
+				if err := k.deletable(t.v, &(*items)[i]); err != nil {
 					return err
 				}
 			}

@@ -80,15 +80,42 @@ var fieldDocs = map[string]string{
 	"RouteTableStatus.route_states":     "Computed, read-only: the implicit local route first, then each route's state.",
 	"RouteTableStatus.subnets":          "Computed, read-only: the subnets that use the table.",
 	"RouteStatus.local":                 "The implicit route of the VPC's CIDR.",
-	"RouteStatus.state":                 "active, or blackhole (a blackhole route, or one whose target NIC is gone).",
-	"RouteStatus.why":                   "Why a route to a NIC is a blackhole.",
+	"RouteStatus.state":                 "active, or blackhole (a blackhole route, or one whose target NIC, peering or internet gateway is gone, or whose gateway is detached).",
+	"RouteStatus.why":                   "Why a route to a NIC, a peering or a gateway is a blackhole.",
 	"RouteTableAssociation.route_table": "A route table of the subnet's VPC; empty or <vpc>-main: the main table.",
 	"SourceDestCheckRequest.source_dest_check": "true: on (the default); false: off.",
-	"Route.peering":       "Target: a peering of the table's VPC; the packets go on in the peer VPC once the peering is accepted (until then, and if it is deleted, the route is a blackhole).",
-	"RouteStatus.peering": "The route's peering target.",
-	"Peering.vpc":         "The requester's VPC (the caller's). Immutable.",
-	"Peering.peer_vpc":    "The accepter's VPC, of any account, named by name; its CIDR must not overlap vpc's. Immutable.",
-	"Peering.accepted":    "Set by the peer VPC's account (POST /v1/peerings/{name}/accept); false on create (except by an admin).",
+	"Route.peering":                           "Target: a peering of the table's VPC; the packets go on in the peer VPC once the peering is accepted (until then, and if it is deleted, the route is a blackhole).",
+	"RouteStatus.peering":                     "The route's peering target.",
+	"Peering.vpc":                             "The requester's VPC (the caller's). Immutable.",
+	"Peering.peer_vpc":                        "The accepter's VPC, of any account, named by name; its CIDR must not overlap vpc's. Immutable.",
+	"Peering.accepted":                        "Set by the peer VPC's account (POST /v1/peerings/{name}/accept); false on create (except by an admin).",
+	"Route.gateway":                           "Target: an internet gateway attached to the table's VPC (0.0.0.0/0 to it makes the subnets using the table public). If it is detached or deleted the route stays, as a blackhole.",
+	"RouteStatus.gateway":                     "The route's internet gateway target.",
+	"Host.uplink":                             "Makes the host a gateway host: its bridge reaches the outside network through this interface and does the public IPs' 1:1 NAT. Absent: not a gateway host.",
+	"Uplink.interface":                        "The host's network device attached to br-int as the uplink port (e.g. eth1).",
+	"Uplink.ip":                               "The gateway's own address on the outside network, with its prefix length (e.g. 198.51.100.2/24).",
+	"Uplink.next_hop":                         "The outside router every packet to the internet goes to; inside ip's network.",
+	"Uplink.next_hop_mac":                     "Pins the router's MAC; empty: resolved by ARP through the uplink.",
+	"Uplink.mac":                              "The gateway's MAC on the outside network; empty: derived from the host's name.",
+	"InternetGateway.account":                 "Owning account. Defaults to (and must be) the token's account for account tokens. Immutable.",
+	"InternetGateway.vpc":                     "The VPC it is attached to (of its account; a VPC has at most one gateway); empty: detached. Left out on update, it stays; set by attach, cleared by detach.",
+	"InternetGatewayStatus.state":             "Computed, read-only: attached or detached.",
+	"InternetGatewayAttachment.vpc":           "The VPC to attach the gateway to: the caller's, without a gateway.",
+	"PublicIPPool.cidr":                       "IPv4 CIDR of public addresses; pools do not overlap. Every address but the network and broadcast ones (of pools larger than /31) is allocated.",
+	"PublicIPPoolStatus.allocated":            "Computed, read-only: public IPs allocated from the pool, of every account.",
+	"PublicIPPoolStatus.free":                 "Computed, read-only: usable addresses left.",
+	"PublicIP.name":                           "Left out on allocation: eip-<address with dashes>.",
+	"PublicIP.account":                        "Owning account. Defaults to (and must be) the token's account for account tokens. Immutable.",
+	"PublicIP.pool":                           "The pool the address is allocated from. Immutable.",
+	"PublicIP.address":                        "Allocated from the pool (the lowest free usable address; only an admin may choose it), then pinned. Immutable.",
+	"PublicIP.nic":                            "The NIC it is associated with (set by associate, cleared by disassociate, and when the NIC is deleted); empty: unassociated.",
+	"PublicIP.private_ip":                     "The NIC's address it maps to (1:1 NAT); the NIC's primary IP by default.",
+	"PublicIPStatus.reachable":                "Computed, read-only: associated, in a subnet whose route table routes to the VPC's attached internet gateway, and served by a gateway host.",
+	"PublicIPStatus.why":                      "Computed, read-only: why it is not reachable.",
+	"PublicIPStatus.gateway_host":             "Computed, read-only: the gateway host that answers for the address on the outside network.",
+	"PublicIPAssociation.nic":                 "The NIC to associate with: one the caller may change.",
+	"PublicIPAssociation.private_ip":          "One of the NIC's addresses, without another public IP; default its primary IP.",
+	"PublicIPAssociation.allow_reassociation": "Move the public IP if it is associated elsewhere (else 409).",
 }
 
 // requiredFields lists the fields a schema must have.
@@ -101,6 +128,9 @@ var requiredFields = map[string][]string{
 	"RouteTable": {"name", "vpc"}, "Route": {"destination"}, "RouteTableStatus": {"name", "vpc", "route_states", "subnets"},
 	"RouteStatus": {"destination", "state"}, "RouteTableAssociation": {"route_table"}, "SourceDestCheckRequest": {"source_dest_check"},
 	"Peering": {"name", "vpc", "peer_vpc"},
+	"Uplink":  {"interface", "ip", "next_hop"}, "InternetGateway": {"name"}, "InternetGatewayStatus": {"name", "state"},
+	"InternetGatewayAttachment": {"vpc"}, "PublicIPPool": {"name", "cidr"}, "PublicIPPoolStatus": {"name", "cidr", "allocated", "free"},
+	"PublicIP": {"pool"}, "PublicIPStatus": {"name", "pool", "reachable"}, "PublicIPAssociation": {"nic"},
 }
 
 var pathParamRE = regexp.MustCompile(`\{(\w+)(?:\.\.\.)?\}`)
@@ -132,9 +162,10 @@ func openAPIDocument(routes []route) []byte {
 		"info": map[string]any{
 			"title":   "OpenVPC tenant API",
 			"version": "1",
-			"description": "Accounts, VPCs, subnets, NICs, hosts, security groups and route tables of OpenVPC, declarative apply/export, and API tokens. " +
+			"description": "Accounts, VPCs, subnets, NICs, hosts, security groups, route tables, peerings, internet gateways, public IP pools and public IPs of OpenVPC, " +
+				"declarative apply/export, and API tokens. " +
 				"Authenticate with Authorization: Bearer <token>. An account token sees and changes only its account's " +
-				"VPCs, subnets and NICs; accounts, hosts and tokens need an admin token. Every error is a JSON Error.",
+				"objects; accounts, hosts and tokens need an admin token, and changing public IP pools too. Every error is a JSON Error.",
 		},
 		"security": []any{map[string]any{"bearer": []any{}}},
 		"paths":    paths,
@@ -282,6 +313,10 @@ func typeSchema(t reflect.Type) map[string]any {
 	switch t.Kind() {
 	case reflect.Pointer:
 		s := typeSchema(t.Elem())
+		if _, ok := s["$ref"]; ok {
+			// Siblings of a $ref are ignored (OpenAPI 3.0): wrap it.
+			s = map[string]any{"allOf": []any{s}}
+		}
 		s["nullable"] = true
 		return s
 	case reflect.String:

@@ -32,6 +32,11 @@ var wantRoutes = []string{
 	"PUT /v1/subnets/{name}/route-table", "PUT /v1/nics/{name}/source-dest-check",
 	"GET /v1/peerings", "POST /v1/peerings", "GET /v1/peerings/{name}", "PUT /v1/peerings/{name}", "DELETE /v1/peerings/{name}",
 	"POST /v1/peerings/{name}/accept",
+	"GET /v1/internet-gateways", "POST /v1/internet-gateways", "GET /v1/internet-gateways/{name}", "PUT /v1/internet-gateways/{name}", "DELETE /v1/internet-gateways/{name}",
+	"POST /v1/internet-gateways/{name}/attach", "POST /v1/internet-gateways/{name}/detach",
+	"GET /v1/public-ip-pools", "POST /v1/public-ip-pools", "GET /v1/public-ip-pools/{name}", "PUT /v1/public-ip-pools/{name}", "DELETE /v1/public-ip-pools/{name}",
+	"GET /v1/public-ips", "POST /v1/public-ips", "GET /v1/public-ips/{name}", "PUT /v1/public-ips/{name}", "DELETE /v1/public-ips/{name}",
+	"POST /v1/public-ips/{name}/associate", "POST /v1/public-ips/{name}/disassociate",
 }
 
 func TestOpenAPI(t *testing.T) {

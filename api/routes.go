@@ -50,11 +50,13 @@ func (s *server) routes() []route {
 	rs = append(rs, route{method: http.MethodPost, path: "/v1/peerings/{name}/accept", auth: authAny, h: s.acceptPeering, doc: opDoc{
 		id: "acceptPeering", tag: "peerings", summary: "Accept a peering (the peer VPC's account or an admin; 403 for the requester); returns the peering.",
 		response: "Peering", status: http.StatusOK, write: true}})
+	rs = append(rs, gatewayRoutes(s)...)
 	const rtb = "/v1/route-tables/{name}/routes"
 	rs = append(rs,
 		route{method: http.MethodPost, path: rtb, auth: authAny, h: s.createRoute, doc: opDoc{
 			id: "createRoute", tag: "route-tables", summary: "Add a route (409 if the table has a route to the same destination); returns the table. " +
-				"A nic target must exist, be visible to the caller and be in the table's VPC; a peering target must exist, be visible to the caller and join the table's VPC.",
+				"A nic target must exist, be visible to the caller and be in the table's VPC; a peering target must exist, be visible to the caller and join the table's VPC; " +
+				"a gateway target must be an internet gateway of the caller attached to the table's VPC.",
 			request: "Route", response: "RouteTableStatus", status: http.StatusCreated, write: true}},
 		route{method: http.MethodPut, path: rtb, auth: authAny, h: s.replaceRoute, doc: opDoc{
 			id: "replaceRoute", tag: "route-tables", summary: "Replace the route to the body's destination (404 if none); returns the table.",
@@ -103,9 +105,12 @@ func (s *server) routes() []route {
 }
 
 func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
-	auth := authAny
-	if k.adminOnly {
-		auth = authAdmin
+	auth, write := authAny, authAny
+	switch {
+	case k.adminOnly:
+		auth, write = authAdmin, authAdmin
+	case k.adminWrites:
+		write = authAdmin
 	}
 	list, one := "/v1/"+k.plural, "/v1/"+k.plural+"/{name}"
 	shown := schema // what the API answers
@@ -115,15 +120,15 @@ func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
 	return []route{
 		{method: http.MethodGet, path: list, auth: auth, h: listHandler(s, k), doc: opDoc{
 			id: "list" + schema + "s", tag: k.plural, summary: "List " + k.plural + ". " + about, response: shown, list: true, status: http.StatusOK}},
-		{method: http.MethodPost, path: list, auth: auth, h: createHandler(s, k), doc: opDoc{
+		{method: http.MethodPost, path: list, auth: write, h: createHandler(s, k), doc: opDoc{
 			id: "create" + schema, tag: k.plural, summary: "Create a " + k.singular + " (409 if the name exists); returns it as stored.",
 			request: schema, response: shown, status: http.StatusCreated, write: true}},
 		{method: http.MethodGet, path: one, auth: auth, h: getHandler(s, k), doc: opDoc{
 			id: "get" + schema, tag: k.plural, summary: "Get a " + k.singular + ".", response: shown, status: http.StatusOK}},
-		{method: http.MethodPut, path: one, auth: auth, h: updateHandler(s, k), doc: opDoc{
+		{method: http.MethodPut, path: one, auth: write, h: updateHandler(s, k), doc: opDoc{
 			id: "update" + schema, tag: k.plural, summary: "Replace a " + k.singular + ". Assigned fields left out keep their value; immutable fields cannot change (400).",
 			request: schema, response: shown, status: http.StatusOK, write: true}},
-		{method: http.MethodDelete, path: one, auth: auth, h: deleteHandler(s, k), doc: opDoc{
+		{method: http.MethodDelete, path: one, auth: write, h: deleteHandler(s, k), doc: opDoc{
 			id: "delete" + schema, tag: k.plural, summary: "Delete a " + k.singular + " (409 naming its users if still referenced).",
 			status: http.StatusNoContent, write: true}},
 	}
@@ -131,31 +136,40 @@ func crudRoutes[T any](s *server, k *kind[T], schema, about string) []route {
 
 // schemaTypes are the types the OpenAPI document describes.
 var schemaTypes = map[string]any{
-	"Account":                model.Account{},
-	"VPC":                    model.VPC{},
-	"Subnet":                 model.Subnet{},
-	"NIC":                    model.NIC{},
-	"Host":                   model.Host{},
-	"Policy":                 model.Policy{},
-	"Error":                  Error{},
-	"Detail":                 Detail{},
-	"Change":                 Change{},
-	"ApplyResult":            ApplyResult{},
-	"TokenRequest":           TokenRequest{},
-	"NewToken":               NewToken{},
-	"TokenInfo":              TokenInfo{},
-	"SecondaryIPRequest":     secondaryIPRequest{},
-	"SecurityGroup":          model.SecurityGroup{},
-	"Rule":                   model.Rule{},
-	"GrantRequest":           GrantRequest{},
-	"NICGroupsRequest":       NICGroupsRequest{},
-	"RouteTable":             model.RouteTable{},
-	"Route":                  model.Route{},
-	"RouteTableStatus":       RouteTableStatus{},
-	"RouteStatus":            RouteStatus{},
-	"RouteTableAssociation":  RouteTableAssociation{},
-	"SourceDestCheckRequest": SourceDestCheckRequest{},
-	"Peering":                model.Peering{},
+	"Account":                   model.Account{},
+	"VPC":                       model.VPC{},
+	"Subnet":                    model.Subnet{},
+	"NIC":                       model.NIC{},
+	"Host":                      model.Host{},
+	"Policy":                    model.Policy{},
+	"Error":                     Error{},
+	"Detail":                    Detail{},
+	"Change":                    Change{},
+	"ApplyResult":               ApplyResult{},
+	"TokenRequest":              TokenRequest{},
+	"NewToken":                  NewToken{},
+	"TokenInfo":                 TokenInfo{},
+	"SecondaryIPRequest":        secondaryIPRequest{},
+	"SecurityGroup":             model.SecurityGroup{},
+	"Rule":                      model.Rule{},
+	"GrantRequest":              GrantRequest{},
+	"NICGroupsRequest":          NICGroupsRequest{},
+	"RouteTable":                model.RouteTable{},
+	"Route":                     model.Route{},
+	"RouteTableStatus":          RouteTableStatus{},
+	"RouteStatus":               RouteStatus{},
+	"RouteTableAssociation":     RouteTableAssociation{},
+	"SourceDestCheckRequest":    SourceDestCheckRequest{},
+	"Peering":                   model.Peering{},
+	"Uplink":                    model.Uplink{},
+	"InternetGateway":           model.InternetGateway{},
+	"InternetGatewayStatus":     InternetGatewayStatus{},
+	"InternetGatewayAttachment": InternetGatewayAttachment{},
+	"PublicIPPool":              model.PublicIPPool{},
+	"PublicIPPoolStatus":        PublicIPPoolStatus{},
+	"PublicIP":                  model.PublicIP{},
+	"PublicIPStatus":            PublicIPStatus{},
+	"PublicIPAssociation":       PublicIPAssociation{},
 }
 
 func capitalize(s string) string {

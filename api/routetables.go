@@ -22,10 +22,11 @@ import (
 // that the caller sees, in the table's VPC (400 on field "nic"), or a
 // peering that exists, that the caller sees, joining the table's VPC (400
 // on field "peering"; accepted or not: until it is, the route is a
-// blackhole). Routes
-// already stored are not checked again: when a target NIC is deleted, its
-// routes stay and turn blackhole (as in AWS), and unrelated changes to
-// their tables go on.
+// blackhole), or an internet gateway that the caller sees, attached to the
+// table's VPC (400 on field "gateway"). Routes already stored are not
+// checked again: when a target NIC, peering or gateway is deleted (or the
+// gateway detached), its routes stay and turn blackhole (as in AWS), and
+// unrelated changes to their tables go on.
 
 var routeTableKind = &kind[model.RouteTable]{
 	singular: "route_table", plural: "route-tables", doc: "route_tables",
@@ -42,7 +43,7 @@ var routeTableKind = &kind[model.RouteTable]{
 		return nil
 	},
 	check: func(v *view, old, o *model.RouteTable) error { return checkTargets(v, old, o) },
-	deletable: func(o *model.RouteTable) error {
+	deletable: func(v *view, o *model.RouteTable) error {
 		if o.Main {
 			return invalid("", "route_table %q is the main table of vpc %q: it is deleted with its VPC, not by hand; change its routes instead", o.Name, o.VPC)
 		}
@@ -75,11 +76,13 @@ type RouteStatus struct {
 	Local     bool   `json:"local,omitempty"`
 	NIC       string `json:"nic,omitempty"`
 	Peering   string `json:"peering,omitempty"`
+	Gateway   string `json:"gateway,omitempty"`
 	Blackhole bool   `json:"blackhole,omitempty"`
 	// State is active or blackhole (a blackhole route, or one whose
-	// target NIC is gone, or whose peering is gone or not accepted yet).
+	// target NIC is gone, whose peering is gone or not accepted yet, or
+	// whose internet gateway is gone or detached).
 	State model.RouteState `json:"state"`
-	// Why says why a route to a NIC or a peering is a blackhole.
+	// Why says why a route to a NIC, a peering or a gateway is a blackhole.
 	Why string `json:"why,omitempty"`
 }
 
@@ -102,7 +105,7 @@ func presentRouteTable(n *model.Net, o *model.RouteTable) any {
 		built[ri.Destination] = ri
 	}
 	for _, r := range o.Routes {
-		st := RouteStatus{Destination: r.Destination, NIC: r.NIC, Peering: r.Peering, Blackhole: r.Blackhole}
+		st := RouteStatus{Destination: r.Destination, NIC: r.NIC, Peering: r.Peering, Gateway: r.Gateway, Blackhole: r.Blackhole}
 		if p, err := netip.ParsePrefix(r.Destination); err == nil && built[p] != nil {
 			st.State, st.Why = built[p].State, built[p].Why
 		}
@@ -156,26 +159,29 @@ func checkTargets(v *view, old, o *model.RouteTable) error {
 }
 
 // targetAllowed checks the target of a route the caller writes into table
-// rt: exactly one of nic, peering and blackhole; the NIC exists, is
-// visible to the caller and is in the table's VPC; the peering exists, is
-// visible to the caller and joins the table's VPC. (model.Build only makes
+// rt: exactly one of nic, peering, gateway and blackhole; the NIC exists,
+// is visible to the caller and is in the table's VPC; the peering exists,
+// is visible to the caller and joins the table's VPC; the internet gateway
+// exists, is visible to the caller and is attached to the table's VPC. (model.Build only makes
 // a route to a missing NIC or peering a blackhole: right for a target
 // deleted later, wrong for a typo.) Whether a target exists is not told
 // apart from whether the caller may see it.
 func targetAllowed(v *view, rt *model.RouteTable, r model.Route) *Error {
 	targets := 0
-	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Gateway != "", r.Blackhole} {
 		if set {
 			targets++
 		}
 	}
 	switch {
 	case targets > 1:
-		return invalid("nic", "give one target: nic, peering or blackhole")
+		return invalid("nic", "give one target: nic, peering, gateway or blackhole")
 	case targets == 0:
-		return invalid("nic", "a target is required: nic, peering or blackhole")
+		return invalid("nic", "a target is required: nic, peering, gateway or blackhole")
 	case r.Blackhole:
 		return nil
+	case r.Gateway != "":
+		return gatewayTarget(v, rt, r.Gateway)
 	case r.Peering != "":
 		pc := findPeering(v.p, r.Peering)
 		if pc == nil || !(v.pr.Admin || v.peeringVisible(pc)) {

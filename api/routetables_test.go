@@ -181,7 +181,7 @@ func TestRouteTableValidation(t *testing.T) {
 		{"create-route other vpc's nic", "POST", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.6.0.0/16", "nic": "two1"}`, "nic", "is in vpc"},
 		{"create-route two targets", "POST", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.6.0.0/16", "nic": "fw1", "blackhole": true}`, "nic", "give one target"},
 		{"create-route no target", "POST", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.6.0.0/16"}`, "nic", "a target is required"},
-		{"create-route unknown field", "POST", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.6.0.0/16", "gateway": "igw"}`, "gateway", `unknown field "gateway"`},
+		{"create-route unknown field", "POST", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.6.0.0/16", "instance": "i-1"}`, "instance", `unknown field "instance"`},
 		{"replace-route no target", "PUT", "/v1/route-tables/acme-vpc-main/routes", `{"destination": "10.5.0.0/16"}`, "nic", "a target is required"},
 		{"associate missing", "PUT", "/v1/subnets/acme-web/route-table", `{"route_table": "nosuch"}`, "route_table", `route table "nosuch" does not exist`},
 		{"associate other account's", "PUT", "/v1/subnets/acme-web/route-table", `{"route_table": "globex-vpc-main"}`, "route_table", `route table "globex-vpc-main" does not exist`},

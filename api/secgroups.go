@@ -34,7 +34,7 @@ var securityGroupKind = &kind[model.SecurityGroup]{
 		return nil
 	},
 	check: func(v *view, old, o *model.SecurityGroup) error { return checkPeers(v, old, o) },
-	deletable: func(o *model.SecurityGroup) error {
+	deletable: func(v *view, o *model.SecurityGroup) error {
 		if o.Default {
 			return invalid("", "security_group %q is a default group: it is deleted with its VPC (or account), not by hand; change its rules instead", o.Name)
 		}
@@ -246,8 +246,8 @@ func groupUsers(p *model.Policy, name string) []ref {
 
 // accountUsers: its VPCs and, in other accounts' (shared) VPCs, its NICs,
 // its groups other than default ones, and other groups whose rules name
-// its groups. Its default groups and grants to it go with it. As
-// store.InUse.
+// its groups; its internet gateways and public IPs. Its default groups and
+// grants to it go with it. As store.InUse.
 func accountUsers(p *model.Policy, name string) []ref {
 	owners := vpcOwners(p)
 	vpcOf := map[string]string{}
@@ -282,17 +282,29 @@ func accountUsers(p *model.Policy, name string) []ref {
 			out = append(out, ref{"security_group", g.Name})
 		}
 	}
+	for _, g := range p.InternetGateways {
+		if g.Account == name {
+			out = append(out, ref{"internet_gateway", g.Name})
+		}
+	}
+	for _, x := range p.PublicIPs {
+		if x.Account == name {
+			out = append(out, ref{"public_ip", x.Name})
+		}
+	}
 	return out
 }
 
 // cascade makes what lives and dies with other objects follow the change,
 // as the store does before it commits (store.Cascade): default groups
-// follow their VPCs and accounts, main route tables their VPCs, and grants
-// to a deleted account go with it. Grants to accounts that never existed
-// are left for model.Build.
+// follow their VPCs and accounts, main route tables their VPCs, grants
+// to a deleted account go with it, and public IPs associated with a
+// deleted NIC (or with an address removed from its NIC) are disassociated.
+// Grants to accounts that never existed are left for model.Build.
 func (t *txn) cascade() {
 	model.EnsureDefaultGroups(t.p)
 	model.EnsureMainTables(t.p)
+	t.disassociateGone()
 	kept := make(map[string]bool, len(t.p.Accounts))
 	for _, a := range t.p.Accounts {
 		kept[a.Name] = true

@@ -97,12 +97,16 @@ type host struct {
 	flowMods   int
 	repairs    int // audits that found drift
 	retryTimer *time.Timer
+
+	// nextHop is a gateway host's uplink router, resolved by ARP.
+	nextHop neighbour
 }
 
 // Bindings is what the OVSDB watcher reports for one host.
 type Bindings struct {
 	Ports      map[string]uint32 // iface-id → ofport
 	TunnelPort uint32
+	UplinkPort uint32 // a gateway host's uplink (0: none or not yet)
 }
 
 // New creates a controller.
@@ -148,6 +152,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); c.resolveLoop(ctx) }()
 	// The startup grace ends with a kick, so hosts whose peers never report
 	// get programmed anyway.
 	graceT := time.AfterFunc(c.cfg.StartupGrace, c.kickAll)
@@ -196,7 +202,8 @@ func (c *Controller) setNet(ctx context.Context, n *model.Net) {
 	c.policyGen++
 	for name, h := range c.hosts {
 		hi := n.Hosts[name]
-		if hi == nil || hi.OVSDB != h.info.OVSDB || hi.Encap != h.info.Encap || hi.UnderlayIP != h.info.UnderlayIP || hi.DatapathType != h.info.DatapathType {
+		if hi == nil || hi.OVSDB != h.info.OVSDB || hi.Encap != h.info.Encap || hi.UnderlayIP != h.info.UnderlayIP || hi.DatapathType != h.info.DatapathType ||
+			uplinkIface(hi) != uplinkIface(h.info) {
 			h.stop()
 			if h.sw != nil {
 				h.sw.Close()
@@ -242,7 +249,8 @@ func (c *Controller) snapshotLocked() *pipelines.Snapshot {
 	s := &pipelines.Snapshot{Net: c.net, Hosts: make(map[string]pipelines.HostState, len(c.hosts))}
 	for name, h := range c.hosts {
 		if h.bindings != nil {
-			s.Hosts[name] = pipelines.HostState{Ports: h.bindings.Ports, TunnelPort: h.bindings.TunnelPort}
+			s.Hosts[name] = pipelines.HostState{Ports: h.bindings.Ports, TunnelPort: h.bindings.TunnelPort,
+				UplinkPort: h.bindings.UplinkPort, NextHopMAC: nextHopMACLocked(h)}
 		}
 	}
 	return s
@@ -474,6 +482,8 @@ type HostStatus struct {
 	// DriftRepairs counts audits that found the switch's flows changed
 	// behind the controller's back and resynced them.
 	DriftRepairs int `json:"drift_repairs"`
+	// Gateway is set on gateway hosts (an uplink in their config).
+	Gateway *GatewayStatus `json:"gateway,omitempty"`
 }
 
 // Status is the controller's state, for `openvpc show`.
@@ -517,6 +527,7 @@ func (c *Controller) Status() Status {
 				}
 			}
 		}
+		hs.Gateway = gatewayStatusLocked(c.net, h)
 		if h.sw != nil {
 			t := h.connected
 			hs.ConnectedAt = &t

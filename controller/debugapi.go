@@ -157,7 +157,7 @@ func flowsText(flows []ofrules.Flow, n *model.Net, text func(*ofrules.Flow, ofru
 
 // serveTrace runs a packet through the flows the host's switch holds now
 // (read over OpenFlow), explained with the current policy:
-// ?from=NIC or ?from_host=H&vpc=V, &packet=ovs-ofctl-like fields, &ct=new|est|rel.
+// ?from=NIC, ?from_host=H&vpc=V or ?from_uplink=1, &packet=ovs-ofctl-like fields, &ct=new|est|rel.
 func (c *Controller) serveTrace(w http.ResponseWriter, r *http.Request) {
 	host := r.PathValue("host")
 	q := r.URL.Query()
@@ -182,7 +182,8 @@ func (c *Controller) serveTrace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	text, _, err := pipelines.Trace(snap, host, flows, pipelines.TraceInput{
-		FromNIC: q.Get("from"), FromHost: q.Get("from_host"), VPC: q.Get("vpc"), Packet: q.Get("packet"), CtState: q.Get("ct")})
+		FromNIC: q.Get("from"), FromHost: q.Get("from_host"), VPC: q.Get("vpc"), Packet: q.Get("packet"), CtState: q.Get("ct"),
+		FromUplink: q.Get("from_uplink") != ""})
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error(), "packet")
 		return

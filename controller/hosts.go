@@ -29,8 +29,9 @@ func (c *Controller) serveOpenFlow(ctx context.Context) error {
 
 type ofHandler struct{ c *Controller }
 
-func (h ofHandler) Connected(sw *ofconn.Switch)    { h.c.switchConnected(sw) }
-func (h ofHandler) Disconnected(sw *ofconn.Switch) { h.c.switchDisconnected(sw) }
+func (h ofHandler) Connected(sw *ofconn.Switch)                    { h.c.switchConnected(sw) }
+func (h ofHandler) Disconnected(sw *ofconn.Switch)                 { h.c.switchDisconnected(sw) }
+func (h ofHandler) PacketIn(sw *ofconn.Switch, pi ofconn.PacketIn) { h.c.packetIn(sw, pi) }
 
 // HostAgent keeps one host's bridge set up and reports its NIC bindings.
 // Session runs until ctx ends (nil) or the session breaks (an error; the
@@ -59,7 +60,12 @@ func (a *OVSDBAgent) SetupConfig(h *model.HostInfo) (hostsetup.Config, error) {
 	if err := tunnels.CheckDatapath(kind, h.DatapathType); err != nil {
 		return hostsetup.Config{}, err
 	}
+	uplink := ""
+	if h.Uplink != nil {
+		uplink = h.Uplink.Interface
+	}
 	return hostsetup.Config{
+		Uplink:       uplink,
 		Bridge:       "br-int",
 		DatapathType: h.DatapathType,
 		DatapathID:   h.DatapathID,
@@ -103,8 +109,8 @@ func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func
 	defer stop()
 	watchErr := make(chan error, 1)
 	go func() {
-		w := &hostsetup.Watcher{Client: cli, Bridge: cfg.Bridge, Log: log, OnChange: func(b hostsetup.Bindings) {
-			report(Bindings{Ports: b.Ports, TunnelPort: b.Tunnels[cfg.Tunnels[0].Kind]})
+		w := &hostsetup.Watcher{Client: cli, Bridge: cfg.Bridge, Uplink: cfg.Uplink, Log: log, OnChange: func(b hostsetup.Bindings) {
+			report(Bindings{Ports: b.Ports, TunnelPort: b.Tunnels[cfg.Tunnels[0].Kind], UplinkPort: b.Uplink})
 		}}
 		watchErr <- w.Run(sctx)
 	}()

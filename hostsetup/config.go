@@ -50,6 +50,12 @@ type Config struct {
 	// TableNames name OpenFlow tables (Bridge.flow_tables → Flow_Table.name),
 	// so that ovs-ofctl shows them. Tables not listed lose their name.
 	TableNames map[uint8]string
+	// Uplink is the OS network device (e.g. "eth1") of a gateway host that is
+	// plugged into the bridge as its uplink port (Port and Interface of that
+	// name, Interface type "" = a system device, external_ids
+	// RoleKey=RoleUplink on both). "" means no uplink: an OpenVPC uplink port
+	// left on the bridge is removed.
+	Uplink string
 }
 
 // TunnelPort is one flow-based tunnel port.
@@ -110,6 +116,17 @@ func (cfg Config) normalize() (Config, error) {
 			errs = append(errs, fmt.Errorf("tunnel %s: local IP %q is not a usable underlay address", tp.Kind, tp.LocalIP))
 		}
 	}
+	if cfg.Uplink != "" {
+		if err := checkDevName(cfg.Uplink); err != nil {
+			errs = append(errs, fmt.Errorf("uplink interface: %w", err))
+		}
+		if cfg.Uplink == cfg.Bridge {
+			errs = append(errs, fmt.Errorf("uplink interface %q: must not be the bridge's own name", cfg.Uplink))
+		}
+		if k, ok := tunnels.KindFromPortName(cfg.Uplink); ok {
+			errs = append(errs, fmt.Errorf("uplink interface %q: the name of the %s tunnel port", cfg.Uplink, k))
+		}
+	}
 	for t, name := range cfg.TableNames {
 		if t == 255 {
 			errs = append(errs, errors.New("table 255 does not exist (OpenFlow tables are 0-254)"))
@@ -122,6 +139,15 @@ func (cfg Config) normalize() (Config, error) {
 		return cfg, fmt.Errorf("hostsetup: invalid config: %w", errors.Join(errs...))
 	}
 	return cfg, nil
+}
+
+// checkDevName accepts Linux network device names: 1 to 15 bytes, no
+// whitespace, slashes or colons, not "." or "..".
+func checkDevName(name string) error {
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, " /:\t\n") || name == "." || name == ".." {
+		return fmt.Errorf("name %q: want 1 to 15 characters, no spaces, slashes or colons", name)
+	}
+	return nil
 }
 
 // checkTarget accepts OVS controller targets with an address after the

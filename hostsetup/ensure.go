@@ -28,6 +28,13 @@ const (
 	pollInterval    = 20 * time.Millisecond
 )
 
+// RoleKey is the external_ids key OpenVPC sets on the Port and Interface of
+// a port it manages by role; RoleUplink is its value on the uplink port.
+const (
+	RoleKey    = "openvpc-role"
+	RoleUplink = "uplink"
+)
+
 // Ensure creates the integration bridge described by cfg or repairs every
 // column that drifted from it, in one OVSDB transaction, and returns a
 // human-readable line per change (none when nothing drifted).
@@ -37,8 +44,11 @@ const (
 // (targets, connection_mode=out-of-band, max_backoff, inactivity_probe),
 // one flow-based tunnel port per configured kind (ports named
 // tunnels.Kind.PortName(); such ports of kinds no longer configured are
-// removed) and the table names. Other ports (VMs) and other columns are left
-// alone.
+// removed), the uplink port (Config.Uplink: a Port and a system Interface of
+// that name with external_ids RoleKey=RoleUplink; a port carrying that role
+// under another name is removed, and an uplink device that is a port of
+// another bridge is an error) and the table names. Other ports (VMs) and
+// other columns are left alone.
 //
 // Ensure first syncs the client's cache with the server, so changes made
 // just before (by hand, by a hypervisor) are seen. After a change it waits,
@@ -302,6 +312,13 @@ func (p *planned) createBridge(cli client.Client, cfg Config, st *state) error {
 		}
 		bridge.Ports = append(bridge.Ports, uuid)
 	}
+	if cfg.Uplink != "" {
+		uuid, err := p.createUplink(cli, st, cfg.Bridge, cfg.Uplink)
+		if err != nil {
+			return err
+		}
+		bridge.Ports = append(bridge.Ports, uuid)
+	}
 	if len(cfg.TableNames) > 0 {
 		bridge.FlowTables = map[int]string{}
 		var names []string
@@ -349,6 +366,37 @@ func (p *planned) createTunnel(cli client.Client, st *state, bridge string, tp T
 		return "", err
 	}
 	p.changef("bridge %s: add tunnel port %s (type=%s options=%s)", bridge, name, iface.Type, formatMap(iface.Options))
+	return port.UUID, nil
+}
+
+// createUplink adds the Interface and Port of the uplink device name and
+// returns the Port's named UUID (to be linked into the bridge's ports by the
+// caller). st must not hold rows the same transaction deletes.
+func (p *planned) createUplink(cli client.Client, st *state, bridge, name string) (string, error) {
+	if owner, ok := st.portByName[name]; ok {
+		other := st.portBridge[owner.UUID]
+		return "", fmt.Errorf("uplink interface %s is already a port of bridge %s; remove it there first (ovs-vsctl del-port %s %s) so that it can be plugged into %s",
+			name, other, other, name, bridge)
+	}
+	if iface, ok := st.ifaceByName[name]; ok {
+		port := st.ports[st.ifacePort[iface.UUID]]
+		if port == nil {
+			return "", fmt.Errorf("uplink interface %s already exists in another port; remove it first", name)
+		}
+		other := st.portBridge[port.UUID]
+		return "", fmt.Errorf("uplink interface %s is already a member of port %s of bridge %s; remove it there first so that it can be plugged into %s",
+			name, port.Name, other, bridge)
+	}
+	role := map[string]string{RoleKey: RoleUplink}
+	iface := &vswitchd.Interface{UUID: namedUUID("uplink_if"), Name: name, ExternalIDs: maps.Clone(role)}
+	port := &vswitchd.Port{UUID: namedUUID("uplink_port"), Name: name, Interfaces: []string{iface.UUID}, ExternalIDs: maps.Clone(role)}
+	if err := p.add(cli.Create(iface)); err != nil {
+		return "", err
+	}
+	if err := p.add(cli.Create(port)); err != nil {
+		return "", err
+	}
+	p.changef("bridge %s: add uplink port %s (type=system external_ids:%s=%s)", bridge, name, RoleKey, RoleUplink)
 	return port.UUID, nil
 }
 
@@ -430,7 +478,28 @@ func (p *planned) repairBridge(cli client.Client, cfg Config, st *state, br *vsw
 			return err
 		}
 	}
-	return p.repairTunnels(cli, cfg, st, br, where)
+	tunAdd, tunDel, err := p.repairTunnels(cli, cfg, st, br)
+	if err != nil {
+		return err
+	}
+	upAdd, upDel, err := p.repairUplink(cli, cfg, st, br)
+	if err != nil {
+		return err
+	}
+	add, del := append(tunAdd, upAdd...), append(tunDel, upDel...)
+	m := &vswitchd.Bridge{UUID: br.UUID}
+	var muts []model.Mutation
+	// Deletes first: a replaced port's new row must not be removed again.
+	if len(del) > 0 {
+		muts = append(muts, model.Mutation{Field: &m.Ports, Mutator: libovsdb.MutateOperationDelete, Value: del})
+	}
+	if len(add) > 0 {
+		muts = append(muts, model.Mutation{Field: &m.Ports, Mutator: libovsdb.MutateOperationInsert, Value: add})
+	}
+	if len(muts) == 0 {
+		return nil
+	}
+	return p.add(where.Mutate(m, muts...))
 }
 
 // repairControllers returns the bridge's new controller set, or nil if it
@@ -557,8 +626,9 @@ func (p *planned) repairTables(cli client.Client, cfg Config, st *state, br *vsw
 }
 
 // repairTunnels adds missing tunnel ports, fixes drifted ones in place and
-// removes tunnel ports of kinds no longer configured.
-func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vswitchd.Bridge, where client.ConditionalAPI) error {
+// removes tunnel ports of kinds no longer configured. It returns the ports
+// to insert into and delete from the bridge's ports.
+func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vswitchd.Bridge) (add, del []string, err error) {
 	existing := map[tunnels.Kind]*vswitchd.Port{}
 	for _, u := range br.Ports {
 		if port := st.ports[u]; port != nil {
@@ -567,7 +637,6 @@ func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vs
 			}
 		}
 	}
-	var add, del []string
 	wanted := map[tunnels.Kind]bool{}
 	for _, tp := range cfg.Tunnels {
 		wanted[tp.Kind] = true
@@ -576,7 +645,7 @@ func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vs
 		if port == nil {
 			u, err := p.createTunnel(cli, st, br.Name, tp)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			add = append(add, u)
 			continue
@@ -590,18 +659,9 @@ func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vs
 			// ovsdb-server collects the old rows before checking names).
 			del = append(del, port.UUID)
 			p.changef("bridge %s: replace malformed tunnel port %s", br.Name, name)
-			stNoPort := *st
-			stNoPort.portByName = maps.Clone(st.portByName)
-			delete(stNoPort.portByName, name)
-			stNoPort.ifaceByName = maps.Clone(st.ifaceByName)
-			for _, iu := range port.Interfaces {
-				if i := st.ifaces[iu]; i != nil {
-					delete(stNoPort.ifaceByName, i.Name)
-				}
-			}
-			u, err := p.createTunnel(cli, &stNoPort, br.Name, tp)
+			u, err := p.createTunnel(cli, st.without(port), br.Name, tp)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			add = append(add, u)
 			continue
@@ -622,7 +682,7 @@ func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vs
 		}
 		if len(fields) > 0 {
 			if err := p.add(cli.Where(&vswitchd.Interface{UUID: iface.UUID}).Update(upd, fields...)); err != nil {
-				return err
+				return nil, nil, err
 			}
 			p.changef("bridge %s: tunnel port %s: %s", br.Name, name, strings.Join(diffs, ", "))
 		}
@@ -633,19 +693,110 @@ func (p *planned) repairTunnels(cli client.Client, cfg Config, st *state, br *vs
 			p.changef("bridge %s: remove tunnel port %s (%s is not configured)", br.Name, port.Name, k)
 		}
 	}
-	m := &vswitchd.Bridge{UUID: br.UUID}
-	var muts []model.Mutation
-	// Deletes first: a replaced port's new row must not be removed again.
-	if len(del) > 0 {
-		muts = append(muts, model.Mutation{Field: &m.Ports, Mutator: libovsdb.MutateOperationDelete, Value: del})
+	return add, del, nil
+}
+
+// isUplinkPort reports whether port or one of its interfaces carries
+// RoleKey=RoleUplink.
+func isUplinkPort(st *state, port *vswitchd.Port) bool {
+	if port.ExternalIDs[RoleKey] == RoleUplink {
+		return true
 	}
-	if len(add) > 0 {
-		muts = append(muts, model.Mutation{Field: &m.Ports, Mutator: libovsdb.MutateOperationInsert, Value: add})
+	for _, iu := range port.Interfaces {
+		if i := st.ifaces[iu]; i != nil && i.ExternalIDs[RoleKey] == RoleUplink {
+			return true
+		}
 	}
-	if len(muts) == 0 {
-		return nil
+	return false
+}
+
+// repairUplink adds the configured uplink port if missing, replaces it if it
+// is not a single interface of its name, fixes its interface type and role
+// in place, and removes OpenVPC uplink ports of other names from the bridge.
+// It returns the ports to insert into and delete from the bridge's ports.
+func (p *planned) repairUplink(cli client.Client, cfg Config, st *state, br *vswitchd.Bridge) (add, del []string, err error) {
+	var cur *vswitchd.Port
+	var stale []*vswitchd.Port
+	for _, u := range br.Ports {
+		port := st.ports[u]
+		if port == nil {
+			continue
+		}
+		if cfg.Uplink != "" && port.Name == cfg.Uplink {
+			cur = port
+			continue
+		}
+		if _, tunnel := tunnels.KindFromPortName(port.Name); tunnel || port.Name == br.Name {
+			continue // repairTunnels' (or the bridge's own)
+		}
+		if isUplinkPort(st, port) {
+			stale = append(stale, port)
+		}
 	}
-	return p.add(where.Mutate(m, muts...))
+	for _, port := range stale {
+		del = append(del, port.UUID)
+		if cfg.Uplink == "" {
+			p.changef("bridge %s: remove uplink port %s (no uplink is configured)", br.Name, port.Name)
+		} else {
+			p.changef("bridge %s: remove uplink port %s (the uplink is %s)", br.Name, port.Name, cfg.Uplink)
+		}
+	}
+	if cfg.Uplink == "" {
+		return nil, del, nil
+	}
+	name := cfg.Uplink
+	if cur == nil {
+		u, err := p.createUplink(cli, st.without(stale...), br.Name, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []string{u}, del, nil
+	}
+	var iface *vswitchd.Interface
+	if len(cur.Interfaces) == 1 {
+		iface = st.ifaces[cur.Interfaces[0]]
+	}
+	if iface == nil || iface.Name != name {
+		// A bond or a port whose interface has another name: replace it
+		// (same transaction; ovsdb-server collects the old rows before
+		// checking names).
+		del = append(del, cur.UUID)
+		p.changef("bridge %s: replace malformed uplink port %s", br.Name, name)
+		u, err := p.createUplink(cli, st.without(append(stale, cur)...), br.Name, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []string{u}, del, nil
+	}
+	if iface.Type != "" && iface.Type != "system" {
+		upd := &vswitchd.Interface{UUID: iface.UUID}
+		if err := p.add(cli.Where(&vswitchd.Interface{UUID: iface.UUID}).Update(upd, &upd.Type)); err != nil {
+			return nil, nil, err
+		}
+		p.changef("bridge %s: uplink port %s: type %s -> system", br.Name, name, iface.Type)
+	}
+	// Mutate only our key: external_ids may hold keys others set.
+	if cur.ExternalIDs[RoleKey] != RoleUplink {
+		m := &vswitchd.Port{UUID: cur.UUID}
+		if err := p.add(cli.Where(&vswitchd.Port{UUID: cur.UUID}).Mutate(m,
+			model.Mutation{Field: &m.ExternalIDs, Mutator: libovsdb.MutateOperationDelete, Value: []string{RoleKey}},
+			model.Mutation{Field: &m.ExternalIDs, Mutator: libovsdb.MutateOperationInsert, Value: map[string]string{RoleKey: RoleUplink}},
+		)); err != nil {
+			return nil, nil, err
+		}
+		p.changef("bridge %s: uplink port %s: set Port external_ids:%s=%s", br.Name, name, RoleKey, RoleUplink)
+	}
+	if iface.ExternalIDs[RoleKey] != RoleUplink {
+		m := &vswitchd.Interface{UUID: iface.UUID}
+		if err := p.add(cli.Where(&vswitchd.Interface{UUID: iface.UUID}).Mutate(m,
+			model.Mutation{Field: &m.ExternalIDs, Mutator: libovsdb.MutateOperationDelete, Value: []string{RoleKey}},
+			model.Mutation{Field: &m.ExternalIDs, Mutator: libovsdb.MutateOperationInsert, Value: map[string]string{RoleKey: RoleUplink}},
+		)); err != nil {
+			return nil, nil, err
+		}
+		p.changef("bridge %s: uplink port %s: set Interface external_ids:%s=%s", br.Name, name, RoleKey, RoleUplink)
+	}
+	return nil, del, nil
 }
 
 func normDP(t string) string {

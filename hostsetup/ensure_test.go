@@ -373,6 +373,7 @@ func TestRunPrintsChanges(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	good := testConfig("br-int")
+	good.Uplink = "eth1"
 	if _, err := good.normalize(); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
@@ -395,6 +396,11 @@ func TestConfigValidation(t *testing.T) {
 		"table 255":   func(c *Config) { c.TableNames = map[uint8]string{255: "X"} },
 		"empty name":  func(c *Config) { c.TableNames = map[uint8]string{3: ""} },
 		"long name":   func(c *Config) { c.TableNames = map[uint8]string{3: strings.Repeat("x", 33)} },
+		"uplink long": func(c *Config) { c.Uplink = "a-very-long-ifname" },
+		"uplink /":    func(c *Config) { c.Uplink = "eth/1" },
+		"uplink sp":   func(c *Config) { c.Uplink = "eth 1" },
+		"uplink br":   func(c *Config) { c.Uplink = c.Bridge },
+		"uplink tun":  func(c *Config) { c.Uplink = tunnels.GRE.PortName() },
 	} {
 		c := testConfig("br-int")
 		mutate(&c)

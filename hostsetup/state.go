@@ -3,6 +3,7 @@ package hostsetup
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/ovn-kubernetes/libovsdb/client"
 
@@ -17,6 +18,7 @@ type state struct {
 	portBridge  map[string]string           // port UUID → bridge name
 	portByName  map[string]*vswitchd.Port
 	ifaces      map[string]*vswitchd.Interface // by UUID
+	ifacePort   map[string]string              // interface UUID → port UUID
 	ifaceByName map[string]*vswitchd.Interface
 	ctrls       map[string]*vswitchd.Controller // by UUID
 	tables      map[string]*vswitchd.FlowTable  // by UUID
@@ -57,7 +59,7 @@ func readState(ctx context.Context, cli client.Client) (*state, error) {
 		portBridge: map[string]string{}, portByName: map[string]*vswitchd.Port{},
 		ifaces: map[string]*vswitchd.Interface{}, ifaceByName: map[string]*vswitchd.Interface{},
 		ctrls: map[string]*vswitchd.Controller{}, tables: map[string]*vswitchd.FlowTable{},
-		tableRefs: map[string]int{},
+		tableRefs: map[string]int{}, ifacePort: map[string]string{},
 	}
 	if len(roots) == 1 {
 		st.root = roots[0]
@@ -74,6 +76,9 @@ func readState(ctx context.Context, cli client.Client) (*state, error) {
 	for _, p := range ports {
 		st.ports[p.UUID] = p
 		st.portByName[p.Name] = p
+		for _, i := range p.Interfaces {
+			st.ifacePort[i] = p.UUID
+		}
 	}
 	for _, i := range ifaces {
 		st.ifaces[i.UUID] = i
@@ -86,4 +91,24 @@ func readState(ctx context.Context, cli client.Client) (*state, error) {
 		st.tables[t.UUID] = t
 	}
 	return st, nil
+}
+
+// without returns a shallow copy of st whose name indexes lack ports (and
+// their interfaces) that the same transaction deletes, so that rows
+// recreated under those names do not count as conflicts.
+func (st *state) without(ports ...*vswitchd.Port) *state {
+	c := *st
+	c.portByName = maps.Clone(st.portByName)
+	c.ifaceByName = maps.Clone(st.ifaceByName)
+	for _, port := range ports {
+		if c.portByName[port.Name] == port {
+			delete(c.portByName, port.Name)
+		}
+		for _, iu := range port.Interfaces {
+			if i := st.ifaces[iu]; i != nil && c.ifaceByName[i.Name] == i {
+				delete(c.ifaceByName, i.Name)
+			}
+		}
+	}
+	return &c
 }

@@ -40,16 +40,21 @@ type Bindings struct {
 	// Tunnels maps a tunnel kind to the ofport of its flow-based port
 	// (tunnels.Kind.PortName, of the kind's interface type).
 	Tunnels map[tunnels.Kind]uint32
+	// Uplink is the ofport of the interface named Watcher.Uplink on the
+	// bridge; 0 when no uplink is watched, while it is not on the bridge or
+	// has no ofport yet, and while ovs-vswitchd cannot open it (ofport -1).
+	// The uplink is never reported in Ports, whatever its external_ids.
+	Uplink uint32
 }
 
 // Clone returns a deep copy.
 func (b Bindings) Clone() Bindings {
-	return Bindings{Ports: cloneMap(b.Ports), Tunnels: cloneMap(b.Tunnels)}
+	return Bindings{Ports: cloneMap(b.Ports), Tunnels: cloneMap(b.Tunnels), Uplink: b.Uplink}
 }
 
 // Equal reports whether b and o hold the same bindings.
 func (b Bindings) Equal(o Bindings) bool {
-	return maps.Equal(b.Ports, o.Ports) && maps.Equal(b.Tunnels, o.Tunnels)
+	return maps.Equal(b.Ports, o.Ports) && maps.Equal(b.Tunnels, o.Tunnels) && b.Uplink == o.Uplink
 }
 
 func cloneMap[K comparable, V any](m map[K]V) map[K]V {
@@ -65,6 +70,9 @@ type Watcher struct {
 	Client client.Client
 	// Bridge name; "" means DefaultBridge.
 	Bridge string
+	// Uplink is the name of the uplink interface (Config.Uplink) whose
+	// ofport is reported as Bindings.Uplink; "" means none.
+	Uplink string
 	// OnChange gets a deep copy the callee may keep. It runs on Run's
 	// goroutine; changes that happen meanwhile are coalesced.
 	OnChange func(Bindings)
@@ -76,7 +84,7 @@ type Watcher struct {
 	Resync time.Duration
 }
 
-// Watch runs a Watcher for bridge until ctx ends.
+// Watch runs a Watcher for bridge (with no uplink) until ctx ends.
 func Watch(ctx context.Context, cli client.Client, bridge string, onChange func(Bindings)) error {
 	return (&Watcher{Client: cli, Bridge: bridge, OnChange: onChange}).Run(ctx)
 }
@@ -98,6 +106,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 		log = logrus.StandardLogger()
 	}
 	log = log.WithField("bridge", bridge)
+	if w.Uplink != "" {
+		log = log.WithField("uplink", w.Uplink)
+	}
 	resync := w.Resync
 	if resync <= 0 {
 		resync = DefaultResync
@@ -141,7 +152,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		warned = map[string]bool{}
 	)
 	for {
-		b, warnings, consistent, err := computeBindings(ctx, w.Client, bridge)
+		b, warnings, consistent, err := computeBindings(ctx, w.Client, bridge, w.Uplink)
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -160,7 +171,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			warned = now
 			if !sent || !b.Equal(last) {
-				log.WithFields(logrus.Fields{"ports": len(b.Ports), "tunnels": len(b.Tunnels)}).Debug("bindings changed")
+				log.WithFields(logrus.Fields{"ports": len(b.Ports), "tunnels": len(b.Tunnels), "uplink_ofport": b.Uplink}).Debug("bindings changed")
 				last, sent = b, true
 				w.OnChange(b.Clone())
 			}
@@ -181,10 +192,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// computeBindings reads the bridge's bindings from the cache. consistent is
-// false when the cache was read in the middle of an update (a row refers to
+// computeBindings reads the bridge's bindings from the cache; uplink is the
+// uplink interface's name ("" = none). consistent is false when the cache was read in the middle of an update (a row refers to
 // a row that is not there yet); the caller should look again shortly.
-func computeBindings(ctx context.Context, cli client.Client, bridge string) (b Bindings, warnings []string, consistent bool, err error) {
+func computeBindings(ctx context.Context, cli client.Client, bridge, uplink string) (b Bindings, warnings []string, consistent bool, err error) {
 	b = Bindings{Ports: map[string]uint32{}, Tunnels: map[tunnels.Kind]uint32{}}
 	var bridges []*vswitchd.Bridge
 	if err := cli.WhereCache(func(br *vswitchd.Bridge) bool { return br.Name == bridge }).List(ctx, &bridges); err != nil {
@@ -225,6 +236,13 @@ func computeBindings(ctx context.Context, cli client.Client, bridge string) (b B
 			if ofport < 0 {
 				// -1: ovs-vswitchd could not add the interface.
 				warnings = append(warnings, fmt.Sprintf("interface %s (port %s) is in error: %s", iface.Name, port.Name, orUnset(strPtr(iface.Error))))
+				continue
+			}
+			if uplink != "" && iface.Name == uplink {
+				// Not a NIC even if it carries an iface-id.
+				if ofport > 0 {
+					b.Uplink = uint32(ofport)
+				}
 				continue
 			}
 			if k, ok := tunnels.KindFromPortName(iface.Name); ok && iface.Type == k.InterfaceType() {

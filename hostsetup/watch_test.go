@@ -177,10 +177,14 @@ func TestWatchStopsWithContext(t *testing.T) {
 }
 
 func TestBindingsCloneEqual(t *testing.T) {
-	b := Bindings{Ports: map[string]uint32{"a": 1}, Tunnels: map[tunnels.Kind]uint32{tunnels.GRE: 2}}
+	b := Bindings{Ports: map[string]uint32{"a": 1}, Tunnels: map[tunnels.Kind]uint32{tunnels.GRE: 2}, Uplink: 5}
 	c := b.Clone()
-	if !c.Equal(b) {
+	if !c.Equal(b) || c.Uplink != 5 {
 		t.Fatal("clone differs")
+	}
+	c.Uplink = 6
+	if c.Equal(b) {
+		t.Fatal("Equal ignores Uplink")
 	}
 	c.Ports["a"] = 3
 	c.Tunnels[tunnels.VXLAN] = 4

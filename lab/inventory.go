@@ -9,12 +9,31 @@ import (
 // Inventory describes a lab for humans and other tools; it is also written
 // to Dir/inventory.json whenever the lab changes.
 type Inventory struct {
-	Name          string          `json:"name"`
-	Dir           string          `json:"dir"`
-	UnderlayNetns string          `json:"underlay_netns"`
-	UnderlayCIDR  string          `json:"underlay_cidr"`
-	Hosts         []HostInventory `json:"hosts"`
-	VMs           []VMInventory   `json:"vms"`
+	Name          string             `json:"name"`
+	Dir           string             `json:"dir"`
+	UnderlayNetns string             `json:"underlay_netns"`
+	UnderlayCIDR  string             `json:"underlay_cidr"`
+	Hosts         []HostInventory    `json:"hosts"`
+	VMs           []VMInventory      `json:"vms"`
+	Internet      *InternetInventory `json:"internet,omitempty"`
+}
+
+// InternetInventory describes the lab's internet.
+type InternetInventory struct {
+	Netns   string            `json:"netns"`
+	Bridge  string            `json:"bridge"` // the uplink network, holding Addr
+	Addr    netip.Prefix      `json:"addr"`   // the gateways' next hop
+	MAC     string            `json:"mac"`
+	Extra   []netip.Prefix    `json:"extra"`   // on lo: far hosts
+	OnLink  []netip.Prefix    `json:"on_link"` // routed out of the uplink network
+	Uplinks []UplinkInventory `json:"uplinks"`
+}
+
+// UplinkInventory describes one gateway host's uplink.
+type UplinkInventory struct {
+	Host      string `json:"host"`
+	Interface string `json:"interface"` // in the host's namespace, for its br-int
+	Peer      string `json:"peer"`      // the other end, on the internet's bridge
 }
 
 // HostInventory describes one host.
@@ -76,6 +95,14 @@ func (l *Lab) inventoryLocked() Inventory {
 			vi.IPs = append(vi.IPs, p.Addr())
 		}
 		inv.VMs = append(inv.VMs, vi)
+	}
+	if in := l.st.Internet; in != nil {
+		ii := &InternetInventory{Netns: in.Netns, Bridge: in.Bridge, Addr: in.Addr, MAC: in.MAC,
+			Extra: slices.Clone(in.Extra), OnLink: slices.Clone(in.OnLink), Uplinks: []UplinkInventory{}}
+		for _, u := range in.Uplinks {
+			ii.Uplinks = append(ii.Uplinks, UplinkInventory{Host: u.Host, Interface: u.Interface, Peer: u.Dev})
+		}
+		inv.Internet = ii
 	}
 	return inv
 }

@@ -3,7 +3,9 @@
 // datapath), the hosts share an underlay (a Linux bridge in one more
 // namespace, reached through a veth on each host's OVS bridge br-phy), and
 // every VM is a namespace whose eth0 is a veth plugged into its host's br-int
-// with external_ids:iface-id=<VM name>, as a hypervisor would.
+// with external_ids:iface-id=<VM name>, as a hypervisor would. Optionally one
+// more namespace stands for the internet behind gateway hosts' uplinks
+// (InternetSpec).
 //
 // The lab knows nothing about tenant policy. Every namespace and device it
 // makes carries the lab name as a prefix, everything it makes is recorded in
@@ -53,6 +55,9 @@ type Spec struct {
 	// concurrently. If nil, the lab creates br-int itself with ovs-vsctl:
 	// datapath_type=netdev, fail_mode=secure, nothing else.
 	SetupHost func(ctx context.Context, h *Host) error
+	// Internet, if set, adds the outside world behind gateway hosts'
+	// uplinks (see InternetSpec); it exists before SetupHost runs.
+	Internet *InternetSpec
 	// Ephemeral records the process that runs Up as the lab's owner: a lab
 	// of a test binary that died before its teardown (a panicking test)
 	// is then removed by SweepOrphans. Labs meant to outlive their
@@ -88,6 +93,7 @@ type Lab struct {
 	st    state
 	hosts map[string]*Host
 	vms   map[string]*VM
+	inet  *Internet // nil without Spec.Internet
 	down  bool
 	seq   int // capture sequence number
 
@@ -116,8 +122,9 @@ var (
 // (sun_path holds 108 bytes including the NUL; keep a margin).
 const maxSockPath = 100
 
-// Up brings a lab up: the underlay, the hosts (in parallel), br-int on each
-// host (SetupHost or a default one), then the VMs. It checks that every host
+// Up brings a lab up: the underlay, the hosts and the internet (in
+// parallel), the uplinks, br-int on each host (SetupHost or a default one),
+// then the VMs. It checks that every host
 // reaches every other on the underlay and pre-resolves the underlay
 // neighbours in each ovs-vswitchd's tunnel neighbour cache. A Dir holding the
 // state.json of an earlier lab is torn down first. On error Up removes what
@@ -224,6 +231,10 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 			UnderlayDev: hosts[i].ulDev,
 		})
 	}
+	var inet *Internet
+	if spec.Internet != nil {
+		inet = l.newInternet(spec.Internet)
+	}
 	l.mu.Lock()
 	err = l.saveLocked()
 	l.mu.Unlock()
@@ -232,6 +243,17 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 	}
 
 	pctx, cancel := context.WithCancel(ctx)
+	var inetErr error
+	var wg sync.WaitGroup
+	if inet != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if inetErr = inet.up(pctx); inetErr != nil {
+				cancel()
+			}
+		}()
+	}
 	err = parallel(hosts, func(h *Host) error {
 		err := h.up(pctx)
 		if err != nil {
@@ -239,9 +261,15 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 		}
 		return err
 	})
+	wg.Wait() // never leave a creation running behind a failed Up's teardown
 	cancel()
-	if err != nil {
+	if err := errors.Join(err, inetErr); err != nil {
 		return err
+	}
+	if inet != nil {
+		if err := inet.plug(ctx, spec.Internet.OnLink); err != nil {
+			return err
+		}
 	}
 	if err := parallel(hosts, func(h *Host) error { return h.resolvePeers(ctx) }); err != nil {
 		return err
@@ -280,7 +308,7 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 	if err := l.saveLocked(); err != nil {
 		return err
 	}
-	l.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "dir": l.dir}).Info("lab up")
+	l.log.WithFields(logrus.Fields{"hosts": len(hosts), "vms": len(vms), "internet": inet != nil, "dir": l.dir}).Info("lab up")
 	return nil
 }
 
@@ -332,6 +360,9 @@ func validate(spec *Spec) error {
 	}
 	if n := len(spec.Hosts) + len(ips); n > 240 {
 		return fmt.Errorf("lab %s: too many hosts for %s", spec.Name, underlayPrefix)
+	}
+	if err := validateInternet(spec, hosts); err != nil {
+		return err
 	}
 	vms := map[string]bool{}
 	for _, v := range spec.VMs {

@@ -489,9 +489,9 @@ func TestLab(t *testing.T) {
 	})
 }
 
-// TestDownDirAfterCrash brings an ephemeral lab up in a child process that
-// exits without Down, then removes it from state.json alone (SweepOrphans,
-// which tears down like DownDir).
+// TestDownDirAfterCrash brings an ephemeral lab (with an internet) up in a
+// child process that exits without Down, then removes it from state.json
+// alone (SweepOrphans, which tears down like DownDir).
 func TestDownDirAfterCrash(t *testing.T) {
 	if os.Getenv("OPENVPC_LAB_CHILD") != "" {
 		crashChild(t)
@@ -518,7 +518,8 @@ func TestDownDirAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatalf("state after crash: %v\n%s", err, out)
 	}
-	if len(st.Hosts) != 1 || len(st.VMs) != 1 || len(st.Processes) != 1 || len(st.Netns) != 3 {
+	// Netns: underlay, host, internet, VM.
+	if len(st.Hosts) != 1 || len(st.VMs) != 1 || len(st.Processes) != 1 || len(st.Netns) != 4 || st.Internet == nil {
 		t.Fatalf("state: %+v", st)
 	}
 	// SetupHost ran and made br-int.
@@ -533,7 +534,7 @@ func TestDownDirAfterCrash(t *testing.T) {
 			t.Errorf("pid %d not alive after the crash", pid)
 		}
 	}
-	if got := labNetns(t, name); len(got) != 3 {
+	if got := labNetns(t, name); len(got) != 4 {
 		t.Errorf("netns after crash: %v", got)
 	}
 	// The child made an ephemeral lab and died: the sweep removes it (as
@@ -586,6 +587,7 @@ func crashChild(t *testing.T) {
 		Dir:       os.Getenv("OPENVPC_LAB_DIR"),
 		Hosts:     []HostSpec{{Name: "hv", UnderlayIP: netip.MustParseAddr("172.31.0.50")}},
 		VMs:       []VMSpec{{Name: "a", Host: "hv", Addrs: []netip.Prefix{ip1}}},
+		Internet:  &InternetSpec{Addr: netip.MustParsePrefix("198.51.100.1/24"), Uplinks: []UplinkSpec{{Host: "hv", Interface: "up"}}}, // a name that is an ip keyword,
 		Ephemeral: true,
 		SetupHost: func(ctx context.Context, h *Host) error {
 			_, err := h.OVS().Vsctl(ctx, "add-br", IntegrationBridge, "--", "set", "bridge", IntegrationBridge,

@@ -39,6 +39,9 @@ type state struct {
 	VMs           []vmState     `json:"vms"`
 	Processes     []procState   `json:"processes"` // tracked processes, stopped first on Down
 	NextVM        int           `json:"next_vm"`   // index for the next VM's host-side device name
+	// Internet is the lab's internet (Spec.Internet); its namespace is in
+	// Netns like every other.
+	Internet *internetState `json:"internet,omitempty"`
 	// Owner is the process that made an ephemeral lab (Spec.Ephemeral).
 	Owner *procState `json:"owner,omitempty"`
 }

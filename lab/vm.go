@@ -318,6 +318,11 @@ var (
 // Ping pings dst from the VM with iputils ping. Lost replies are not an
 // error (see PingResult); a ping that cannot run or send (e.g. no route) is.
 func (v *VM) Ping(ctx context.Context, dst netip.Addr, o PingOpts) (PingResult, error) {
+	return ping(ctx, v.netns, "vm "+v.name, dst, o)
+}
+
+// ping runs iputils ping in a namespace; who names it in errors.
+func ping(ctx context.Context, netns, who string, dst netip.Addr, o PingOpts) (PingResult, error) {
 	if o.Count <= 0 {
 		o.Count = 1
 	}
@@ -333,13 +338,13 @@ func (v *VM) Ping(ctx context.Context, dst netip.Addr, o PingOpts) (PingResult, 
 		argv = append(argv, "-I", o.Source.String())
 	}
 	argv = append(argv, dst.String())
-	out, err := runCombined(ctx, nsArgv(v.netns, argv)...)
+	out, err := runCombined(ctx, nsArgv(netns, argv)...)
 	res, perr := parsePing(out)
 	if err != nil && (exitCode(err) != 1 || perr != nil) {
-		return res, fmt.Errorf("vm %s: %w", v.name, err)
+		return res, fmt.Errorf("%s: %w", who, err)
 	}
 	if perr != nil {
-		return res, fmt.Errorf("vm %s: ping %s: %w", v.name, dst, perr)
+		return res, fmt.Errorf("%s: ping %s: %w", who, dst, perr)
 	}
 	return res, nil
 }
@@ -413,9 +418,10 @@ func (v *VM) ARPing(ctx context.Context, ip netip.Addr) (mac string, ok bool) {
 	return strings.ToLower(m[1]), true
 }
 
-// Capture is a tcpdump running in a VM's namespace.
+// Capture is a tcpdump running in a lab namespace (a VM's or the
+// internet's).
 type Capture struct {
-	vm    *VM
+	lab   *Lab
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	lines []string
@@ -429,7 +435,13 @@ type Capture struct {
 // capture with ctx also ends it. The tcpdump is tracked in state.json until
 // stopped.
 func (v *VM) Capture(ctx context.Context, filter string) (*Capture, error) {
-	argv := nsArgv(v.netns, []string{"tcpdump", "-e", "-n", "-l", "-i", VMIface})
+	return v.lab.capture(ctx, v.netns, VMIface, "vm "+v.name, "tcpdump/"+v.name, filter)
+}
+
+// capture starts `tcpdump -e -n -l -i IFACE FILTER` in netns, tracked as
+// track; who names it in errors.
+func (l *Lab) capture(ctx context.Context, netns, iface, who, track, filter string) (*Capture, error) {
+	argv := nsArgv(netns, []string{"tcpdump", "-e", "-n", "-l", "-i", iface})
 	if filter = strings.TrimSpace(filter); filter != "" {
 		argv = append(argv, filter)
 	}
@@ -447,9 +459,9 @@ func (v *VM) Capture(ctx context.Context, filter string) (*Capture, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("vm %s: start tcpdump: %w", v.name, err)
+		return nil, fmt.Errorf("%s: start tcpdump: %w", who, err)
 	}
-	c := &Capture{vm: v, cmd: cmd, done: make(chan struct{})}
+	c := &Capture{lab: l, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		sc := bufio.NewScanner(stdout)
@@ -488,7 +500,7 @@ func (v *VM) Capture(ctx context.Context, filter string) (*Capture, error) {
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
-	if err := v.lab.TrackProcess("tcpdump/"+v.name, cmd.Process.Pid); err != nil {
+	if err := l.TrackProcess(track, cmd.Process.Pid); err != nil {
 		c.kill()
 		return nil, err
 	}
@@ -502,14 +514,14 @@ func (v *VM) Capture(ctx context.Context, filter string) (*Capture, error) {
 	c.kill()
 	errMu.Lock()
 	defer errMu.Unlock()
-	return nil, fmt.Errorf("vm %s: tcpdump %q did not start: %s", v.name, filter, lastLines(errOut.String(), 3))
+	return nil, fmt.Errorf("%s: tcpdump %q did not start: %s", who, filter, lastLines(errOut.String(), 3))
 }
 
 func (c *Capture) kill() {
 	_ = c.cmd.Process.Kill()
 	<-c.done
 	_ = c.cmd.Wait()
-	c.vm.lab.untrack(c.cmd.Process.Pid)
+	c.lab.untrack(c.cmd.Process.Pid)
 }
 
 // Lines returns the frames captured so far (one entry per frame).
@@ -531,7 +543,7 @@ func (c *Capture) Stop() []string {
 			<-c.done
 		}
 		_ = c.cmd.Wait()
-		c.vm.lab.untrack(c.cmd.Process.Pid)
+		c.lab.untrack(c.cmd.Process.Pid)
 		c.res = c.Lines()
 	})
 	return slices.Clone(c.res)

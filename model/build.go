@@ -54,6 +54,7 @@ func FieldErrors(err error) []*FieldError {
 }
 
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+var ifaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
 // Encapsulations the data plane can use.
 var supportedEncaps = map[string]bool{"vxlan": true, "gre": true, "geneve": true}
@@ -82,6 +83,7 @@ func Build(p *Policy) (*Net, error) {
 	b.nics(p.NICs)
 	b.securityGroups(p)
 	b.routeTables(p)
+	b.gateways(p)
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
@@ -146,6 +148,9 @@ func (b *builder) hosts(hs []Host) {
 		}
 		if hi.DatapathType != "netdev" && hi.DatapathType != "system" {
 			b.fail("host", h.Name, "datapath_type", "%q must be netdev or system", h.DatapathType)
+		}
+		if h.Uplink != nil {
+			hi.Uplink = b.uplink(h)
 		}
 		hi.DatapathID = probe(hashName("host/"+h.Name)&0xffffffffffff|1, 0xffffffffffff, func(v uint64) bool { return dpids[v] != "" })
 		dpids[hi.DatapathID] = h.Name

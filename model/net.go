@@ -22,6 +22,15 @@ type Net struct {
 	RouteTableNames []string
 	Peerings        map[string]*PeeringInfo
 	PeeringNames    []string
+	// Internet gateways, public IP pools and public IPs; GatewayHosts are
+	// the hosts with an uplink, by name.
+	InternetGateways map[string]*IGWInfo
+	IGWNames         []string
+	Pools            map[string]*PoolInfo
+	PublicIPs        map[string]*PublicIPInfo
+	PublicIPNames    []string
+	GatewayHosts     []*HostInfo
+	publicByPrivate  map[*VPCInfo]map[netip.Addr]*PublicIPInfo
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string
@@ -41,6 +50,7 @@ type VPCInfo struct {
 	Shared    bool             // NICs and groups of other accounts allowed
 	Subnets   []*SubnetInfo    // sorted by name
 	NICs      []*NICInfo       // sorted by name
+	Gateway   *IGWInfo         // attached internet gateway, or nil
 }
 
 // SubnetInfo is a built subnet.
@@ -83,7 +93,8 @@ type HostInfo struct {
 	Encap        string
 	OVSDB        string
 	DatapathType string
-	DatapathID   uint64 // unique, derived from the name
+	DatapathID   uint64      // unique, derived from the name
+	Uplink       *UplinkInfo // set on gateway hosts
 }
 
 // Reserved reports whether ip is one of the five addresses a subnet keeps

@@ -19,6 +19,12 @@ type Policy struct {
 	// RouteTables; each VPC's main table is added when missing.
 	RouteTables []RouteTable `yaml:"route_tables,omitempty" json:"route_tables,omitempty"`
 	Peerings    []Peering    `yaml:"peerings,omitempty" json:"peerings,omitempty"`
+	// InternetGateways attach to VPCs; PublicIPPools are the admin's
+	// ranges of public addresses; PublicIPs are allocated from them and
+	// associated with NICs (stateless 1:1 NAT on gateway hosts).
+	InternetGateways []InternetGateway `yaml:"internet_gateways,omitempty" json:"internet_gateways,omitempty"`
+	PublicIPPools    []PublicIPPool    `yaml:"public_ip_pools,omitempty" json:"public_ip_pools,omitempty"`
+	PublicIPs        []PublicIP        `yaml:"public_ips,omitempty" json:"public_ips,omitempty"`
 }
 
 // Account is a tenant.
@@ -85,6 +91,9 @@ type Host struct {
 	OVSDB string `yaml:"ovsdb,omitempty" json:"ovsdb,omitempty"`
 	// DatapathType is netdev (userspace) or system (kernel); default netdev.
 	DatapathType string `yaml:"datapath_type,omitempty" json:"datapath_type,omitempty"`
+	// Uplink makes the host a gateway: its bridge reaches the outside
+	// network through this interface and does the public IPs' 1:1 NAT.
+	Uplink *Uplink `yaml:"uplink,omitempty" json:"uplink,omitempty"`
 }
 
 // Clone returns a deep copy of p.
@@ -96,6 +105,16 @@ func (p *Policy) Clone() *Policy {
 		NICs:     append([]NIC(nil), p.NICs...),
 		Hosts:    append([]Host(nil), p.Hosts...),
 		Peerings: append([]Peering(nil), p.Peerings...),
+
+		InternetGateways: append([]InternetGateway(nil), p.InternetGateways...),
+		PublicIPPools:    append([]PublicIPPool(nil), p.PublicIPPools...),
+		PublicIPs:        append([]PublicIP(nil), p.PublicIPs...),
+	}
+	for i := range c.Hosts {
+		if u := c.Hosts[i].Uplink; u != nil {
+			v := *u
+			c.Hosts[i].Uplink = &v
+		}
 	}
 	for i := range c.NICs {
 		c.NICs[i].SecondaryIPs = append([]string(nil), c.NICs[i].SecondaryIPs...)

@@ -20,7 +20,7 @@ type RouteTable struct {
 }
 
 // Route sends a destination CIDR to one target: an appliance NIC of the
-// VPC, a peering, or a blackhole. (Internet gateways come later.)
+// VPC, a peering, the VPC's internet gateway, or a blackhole.
 type Route struct {
 	Destination string `yaml:"destination" json:"destination"`
 	// NIC is an appliance or NAT instance of the VPC; it receives the
@@ -29,6 +29,8 @@ type Route struct {
 	// Peering is a peering of the table's VPC: the packets go on in the
 	// peer VPC (once the peering is accepted).
 	Peering string `yaml:"peering,omitempty" json:"peering,omitempty"`
+	// Gateway is an internet gateway attached to the table's VPC.
+	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty"`
 	// Blackhole drops the destination's packets.
 	Blackhole bool `yaml:"blackhole,omitempty" json:"blackhole,omitempty"`
 }
@@ -57,6 +59,8 @@ type RouteInfo struct {
 	Destination netip.Prefix
 	NIC         *NICInfo // target NIC; nil for a blackhole
 	Peer        *VPCInfo // the VPC a peering route leads to
+	Gateway     *IGWInfo // the internet gateway a route leads to
+	gateway     string   // the gateway's name, resolved by gateways()
 	State       RouteState
 	// Why says why a route is a blackhole it was not written as (its
 	// target NIC is gone).
@@ -185,15 +189,17 @@ func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, 
 	}
 	ri := &RouteInfo{Destination: p, State: RouteActive}
 	targets := 0
-	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+	for _, set := range []bool{r.NIC != "", r.Peering != "", r.Gateway != "", r.Blackhole} {
 		if set {
 			targets++
 		}
 	}
 	switch {
 	case targets > 1:
-		b.fail("route_table", ti.Name, field+".nic", "give one target: nic, peering or blackhole")
+		b.fail("route_table", ti.Name, field+".nic", "give one target: nic, peering, gateway or blackhole")
 		return nil, false
+	case r.Gateway != "":
+		ri.gateway = r.Gateway
 	case r.Peering != "":
 		pi := b.net.Peerings[r.Peering]
 		switch {
@@ -223,7 +229,7 @@ func (b *builder) route(ti *RouteTableInfo, field string, r Route) (*RouteInfo, 
 			ri.NIC = nic
 		}
 	default:
-		b.fail("route_table", ti.Name, field+".nic", "a target is required: nic, peering or blackhole")
+		b.fail("route_table", ti.Name, field+".nic", "a target is required: nic, peering, gateway or blackhole")
 		return nil, false
 	}
 	return ri, true

@@ -29,6 +29,13 @@ func (c *compiler) arpResponder() {
 func (c *compiler) arpReply(v *model.VPCInfo, ip netip.Addr, mac net.HardwareAddr, ck uint64) {
 	c.add(TableArpResponder, 100, ck,
 		ofrules.NewMatch(vpcMatch(v), ethType(ofrules.EthTypeARP), ofrules.Exact(ofrules.ArpOp, 1), ofrules.Exact(ofrules.ArpTpa, ipVal(ip))),
+		arpReplyActions(ip, mac)...)
+}
+
+// arpReplyActions turn an ARP request for ip into the reply from mac, sent
+// back where it came from.
+func arpReplyActions(ip netip.Addr, mac net.HardwareAddr) []ofrules.Action {
+	return []ofrules.Action{
 		ofrules.Move{Src: ofrules.EthSrc, Dst: ofrules.EthDst, NBits: 48},
 		ofrules.SetField{Field: ofrules.EthSrc, Value: macVal(mac)},
 		ofrules.SetField{Field: ofrules.ArpOp, Value: 2},
@@ -36,5 +43,6 @@ func (c *compiler) arpReply(v *model.VPCInfo, ip netip.Addr, mac net.HardwareAdd
 		ofrules.Move{Src: ofrules.ArpSpa, Dst: ofrules.ArpTpa, NBits: 32},
 		ofrules.SetField{Field: ofrules.ArpSha, Value: macVal(mac)},
 		ofrules.SetField{Field: ofrules.ArpSpa, Value: ipVal(ip)},
-		ofrules.Output{Port: ofrules.PortInPort})
+		ofrules.Output{Port: ofrules.PortInPort},
+	}
 }

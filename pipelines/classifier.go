@@ -1,6 +1,9 @@
 package pipelines
 
-import "github.com/openvpc/openvpc/ofrules"
+import (
+	"github.com/openvpc/openvpc/model"
+	"github.com/openvpc/openvpc/ofrules"
+)
 
 // classifier (table 0): a VM port loads its port key, source subnet and VPC;
 // the tunnel port maps tun_id to the VPC (only VPCs with local NICs) and
@@ -17,7 +20,7 @@ func (c *compiler) classifier() {
 			gotoT(TablePortSecurity))
 	}
 	if c.st.TunnelPort != 0 {
-		for _, v := range c.vpcs {
+		for _, v := range c.tunnelVPCs() {
 			c.add(TableClassifier, 100, cookie(CatTunnel, uint64(v.VNI)),
 				ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(c.st.TunnelPort)), ofrules.Exact(ofrules.TunID, uint64(v.VNI))),
 				ofrules.SetField{Field: ofrules.Metadata, Value: uint64(v.VNI)},
@@ -26,6 +29,20 @@ func (c *compiler) classifier() {
 		}
 	}
 	c.dropMiss(TableClassifier)
+}
+
+// tunnelVPCs are the VPCs whose tunnelled packets the host takes: those of
+// its NICs, and on a gateway host those it translates.
+func (c *compiler) tunnelVPCs() []*model.VPCInfo {
+	seen := map[*model.VPCInfo]bool{}
+	var out []*model.VPCInfo
+	for _, v := range append(append([]*model.VPCInfo(nil), c.vpcs...), c.gatewayVPCs()...) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // tunnelSource (table 1): accept tunnelled packets only from the underlay

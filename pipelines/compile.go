@@ -18,6 +18,11 @@ type HostState struct {
 	Ports map[string]uint32
 	// TunnelPort is the ofport of the host's flow-based tunnel port (0: not yet known).
 	TunnelPort uint32
+	// UplinkPort is a gateway host's uplink ofport (0: none or not yet known).
+	UplinkPort uint32
+	// NextHopMAC is the uplink router's MAC as resolved by ARP (nil: not
+	// yet); a MAC pinned in the host's uplink config takes precedence.
+	NextHopMAC net.HardwareAddr
 }
 
 // Snapshot is the input of the compiler: the built policy and the observed
@@ -97,7 +102,7 @@ func Compile(snap *Snapshot, hostName string) (*ofrules.FlowSet, error) {
 	c.collectLocal()
 	for _, stage := range []func(){
 		c.classifier, c.tunnelSource, c.portSecurity, c.l2Filter, c.arpResponder,
-		c.egressCt, c.routerLocal, c.egressSg, c.l3Route, c.destLookup, c.ingressCt, c.ingressSg, c.output,
+		c.egressCt, c.routerLocal, c.egressSg, c.l3Route, c.toGateway, c.destLookup, c.ingressCt, c.ingressSg, c.output, c.gateway,
 	} {
 		stage()
 	}
@@ -165,6 +170,13 @@ func localZones(host string, local []*model.NICInfo) map[string]uint16 {
 // compiler bug, reported by Compile.
 func (c *compiler) add(table uint8, prio uint16, ck uint64, m ofrules.Match, acts ...ofrules.Action) {
 	f := ofrules.Flow{Table: table, Priority: prio, Cookie: ck, Match: m, Actions: acts}
+	for _, a := range acts {
+		// OpenFlow's goto_table only goes forward (OVS rejects the flow
+		// with OFPBIC_BAD_TABLE_ID); going back takes a resubmit.
+		if g, ok := a.(ofrules.Goto); ok && g.Table <= table && c.err == nil {
+			c.err = fmt.Errorf("compile: goto_table from table %s back to %s: %s", TableName(table), TableName(g.Table), f.Text(TableName))
+		}
+	}
 	if !c.out.Add(f) && c.err == nil {
 		old, _ := c.out.Get(f.Key())
 		c.err = fmt.Errorf("compile: conflicting flows:\n  %s\n  %s", old.Text(TableName), f.Text(TableName))

@@ -36,6 +36,7 @@ func smallSnapshot(t testing.TB) *Snapshot {
 		Hosts: map[string]HostState{
 			"h1": {Ports: map[string]uint32{"web1": 3}, TunnelPort: 1},
 			"h2": {Ports: map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7, "iapp1": 8}, TunnelPort: 1},
+			"h3": {TunnelPort: 1, UplinkPort: 2},
 		},
 	}
 }
@@ -53,7 +54,7 @@ func dump(fs *ofrules.FlowSet) string {
 // golden ovs-ofctl-style text (go test ./pipelines -update rewrites them).
 func TestGolden(t *testing.T) {
 	snap := smallSnapshot(t)
-	for _, host := range []string{"h1", "h2"} {
+	for _, host := range []string{"h1", "h2", "h3"} {
 		fs, err := Compile(snap, host)
 		if err != nil {
 			t.Fatal(err)

@@ -11,26 +11,39 @@ import (
 // to output (its ingress stages run on the destination host). Packets that
 // came from a tunnel are delivered only to local NICs: no hairpin.
 func (c *compiler) destLookup() {
-	for _, v := range c.lookupVPCs() {
-		for _, nic := range v.NICs {
-			deliver, remote := c.deliver(nic)
-			if deliver == nil {
-				continue
+	done := map[*model.NICInfo]bool{}
+	dest := func(nic *model.NICInfo) {
+		if done[nic] {
+			return
+		}
+		done[nic] = true
+		deliver, remote := c.deliver(nic)
+		if deliver == nil {
+			return
+		}
+		ck := cookie(CatDest, uint64(nic.PortKey))
+		for _, ip := range nic.IPs() {
+			m := []ofrules.MatchField{vpcMatch(nic.Subnet.VPC), ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Dst, ipVal(ip))}
+			if remote {
+				m = append(m, flagMatch(0, FlagFromTunnel))
 			}
-			ck := cookie(CatDest, uint64(nic.PortKey))
-			for _, ip := range nic.IPs() {
-				m := []ofrules.MatchField{vpcMatch(v), ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Dst, ipVal(ip))}
-				if remote {
-					m = append(m, flagMatch(0, FlagFromTunnel))
-				}
-				acts := append([]ofrules.Action{
-					ofrules.SetField{Field: ofrules.EthDst, Value: macVal(nic.MAC)},
-					RegDstPort.Load(uint64(nic.PortKey)),
-				}, deliver...)
-				c.add(TableDestLookup, 100, ck, ofrules.NewMatch(m...), acts...)
-			}
+			acts := append([]ofrules.Action{
+				ofrules.SetField{Field: ofrules.EthDst, Value: macVal(nic.MAC)},
+				RegDstPort.Load(uint64(nic.PortKey)),
+			}, deliver...)
+			c.add(TableDestLookup, 100, ck, ofrules.NewMatch(m...), acts...)
 		}
 	}
+	for _, v := range c.lookupVPCs() {
+		for _, nic := range v.NICs {
+			dest(nic)
+		}
+	}
+	// A gateway host delivers inbound traffic to the public IPs' NICs.
+	for _, nic := range c.gatewayNICs() {
+		dest(nic)
+	}
+	c.gatewayOutbound()
 	// An appliance (source/destination check off) on this host also takes
 	// tunnelled packets routed to it: the sending host addressed them to
 	// its MAC, whatever their destination IP (which may be a NIC of this

@@ -37,6 +37,33 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 	}
 	st := snap.Hosts[hostName]
 	num(uint64(st.TunnelPort))
+	num(uint64(st.UplinkPort))
+	str(st.NextHopMAC.String())
+	if u := hi.Uplink; u != nil {
+		str(u.Interface)
+		str(u.IP.String())
+		addr(u.NextHop)
+		str(u.NextHopMAC.String())
+		str(u.MAC.String())
+	}
+	// Public IPs concern every host (the senders pick the gateway, the
+	// gateways translate them all); they change rarely.
+	for _, name := range snap.Net.PublicIPNames {
+		pi := snap.Net.PublicIPs[name]
+		str(name)
+		addr(pi.Address)
+		if !pi.Reachable {
+			continue
+		}
+		num(1)
+		str(pi.Gateway.Name)
+		addr(pi.PrivateIP)
+		v := pi.NIC.Subnet.VPC
+		num(uint64(v.VNI))
+		str(v.RouterMAC.String())
+		str(v.CIDR.String())
+		fingerprintNIC(snap, pi.NIC, str, num, addr)
+	}
 	names := make([]string, 0, len(st.Ports))
 	for n := range st.Ports {
 		names = append(names, n)
@@ -89,6 +116,9 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		num(uint64(v.VNI))
 		str(v.CIDR.String())
 		str(v.RouterMAC.String())
+		if v.Gateway != nil {
+			str(v.Gateway.Name)
+		}
 		for _, s := range v.Subnets {
 			str(s.Name)
 			str(s.CIDR.String())
@@ -112,6 +142,9 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 					str(string(r.State))
 					if r.NIC != nil {
 						str(r.NIC.Name)
+					}
+					if r.Gateway != nil {
+						str(r.Gateway.Name)
 					}
 				}
 			}

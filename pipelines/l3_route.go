@@ -62,6 +62,9 @@ func (c *compiler) routeTarget(r *model.RouteInfo) []ofrules.Action {
 			gotoT(TableDestLookup),
 		}
 	}
+	if r.State == model.RouteActive && r.Gateway != nil {
+		return []ofrules.Action{gotoT(TableToGateway)}
+	}
 	nic := r.NIC
 	if r.State != model.RouteActive || nic == nil || nic.SourceDestCheck {
 		return nil

@@ -11,6 +11,15 @@ func (c *compiler) output() {
 			ofrules.NewMatch(flagMatch(FlagRemote, FlagRemote)),
 			ofrules.Move{Src: ofrules.Metadata, Dst: ofrules.TunID, NBits: 24},
 			ofrules.Output{Port: c.st.TunnelPort})
+		if c.host.Uplink != nil {
+			// A gateway's hairpin (one public IP to another) came in on
+			// the tunnel port and leaves through it: OVS never outputs
+			// to a packet's own in_port except as IN_PORT.
+			c.add(TableOutput, 210, cookie(CatGateway, 0),
+				ofrules.NewMatch(flagMatch(FlagRemote, FlagRemote), ofrules.Exact(ofrules.InPort, uint64(c.st.TunnelPort))),
+				ofrules.Move{Src: ofrules.Metadata, Dst: ofrules.TunID, NBits: 24},
+				ofrules.Output{Port: ofrules.PortInPort})
+		}
 	}
 	for _, nic := range c.local {
 		c.add(TableOutput, 100, cookie(CatPort, uint64(nic.PortKey)),

@@ -100,7 +100,11 @@ func boundSnapshot(t testing.TB, p *model.Policy) *Snapshot {
 	}
 	s := &Snapshot{Net: n, Hosts: map[string]HostState{}}
 	for _, h := range n.HostNames {
-		s.Hosts[h] = HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		st := HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		if n.Hosts[h].Uplink != nil {
+			st.UplinkPort = 2
+		}
+		s.Hosts[h] = st
 	}
 	for i, name := range n.NICNames {
 		if h := n.NICs[name].Host; h != "" {

@@ -25,6 +25,7 @@ const (
 	TableEgressSgDefault  uint8 = 31
 	TableEgressCommit     uint8 = 32
 	TableL3Route          uint8 = 40
+	TableToGateway        uint8 = 41
 	TableDestLookup       uint8 = 45
 	TableIngressCt        uint8 = 50
 	TableIngressCtState   uint8 = 51
@@ -32,6 +33,11 @@ const (
 	TableIngressSgDefault uint8 = 56
 	TableIngressCommit    uint8 = 57
 	TableOutput           uint8 = 70
+	// Gateway hosts only: the uplink, 1:1 NAT of public IPs.
+	TableGwUplink uint8 = 90
+	TableGwDnat   uint8 = 91
+	TableGwSnat   uint8 = 93
+	TableGwOut    uint8 = 94
 )
 
 var tableNames = map[uint8]string{
@@ -47,6 +53,7 @@ var tableNames = map[uint8]string{
 	TableEgressSgDefault:  "EgressSgDefault",
 	TableEgressCommit:     "EgressCommit",
 	TableL3Route:          "L3Route",
+	TableToGateway:        "ToGateway",
 	TableDestLookup:       "DestLookup",
 	TableIngressCt:        "IngressCt",
 	TableIngressCtState:   "IngressCtState",
@@ -54,6 +61,10 @@ var tableNames = map[uint8]string{
 	TableIngressSgDefault: "IngressSgDefault",
 	TableIngressCommit:    "IngressCommit",
 	TableOutput:           "Output",
+	TableGwUplink:         "GwUplink",
+	TableGwDnat:           "GwDnat",
+	TableGwSnat:           "GwSnat",
+	TableGwOut:            "GwOut",
 }
 
 // TableName returns the name of a pipeline table ("" if unknown); it is an
@@ -106,6 +117,7 @@ const (
 	CatTunnel                     // tunnel ingress
 	CatDest                       // destination lookup
 	CatSecGroup                   // security-group rules (object: rule id; 0 for shared clause flows)
+	CatGateway                    // internet gateway: uplink, NAT (object: public address, or 0)
 )
 
 func cookie(cat, obj uint64) uint64 {
@@ -147,6 +159,8 @@ const (
 	// routing), so an invalid state is judged by the rules, not dropped.
 	FlagFwdOut uint64 = 1 << 2
 	FlagFwdIn  uint64 = 1 << 3
+	// FlagFromUplink: arrived on a gateway host's uplink (from outside).
+	FlagFromUplink uint64 = 1 << 4
 )
 
 func (r RegField) mask() uint64 {

@@ -18,6 +18,9 @@ type TraceInput struct {
 	// FromHost makes the packet arrive over the tunnel from that host, in
 	// VPC (tun_id), as routed there.
 	FromHost, VPC string
+	// FromUplink makes the packet arrive from outside on a gateway host's
+	// uplink, sent by its router.
+	FromUplink bool
 	// Packet is an ovs-ofctl-like description ("tcp,nw_dst=10.0.2.10,tp_dst=5432")
 	// whose fields override the defaults.
 	Packet string
@@ -40,9 +43,28 @@ func Trace(snap *Snapshot, hostName string, flows []ofrules.Flow, in TraceInput)
 	}
 	pkt := sim.Packet{ofrules.EthType: ofrules.EthTypeIPv4, ofrules.IPTTL: 64}
 	dst := spec[ofrules.IPv4Dst]
+	sources := 0
+	for _, set := range []bool{in.FromNIC != "", in.FromHost != "", in.FromUplink} {
+		if set {
+			sources++
+		}
+	}
 	switch {
-	case in.FromNIC != "" && in.FromHost != "":
-		return "", sim.Result{}, fmt.Errorf("trace: give a NIC or a tunnel source host, not both")
+	case sources > 1:
+		return "", sim.Result{}, fmt.Errorf("trace: give one source: a NIC, a tunnel source host or the uplink")
+	case in.FromUplink:
+		u := n.Hosts[hostName].Uplink
+		if u == nil || st.UplinkPort == 0 {
+			return "", sim.Result{}, fmt.Errorf("trace: host %q has no uplink", hostName)
+		}
+		pkt[ofrules.InPort] = uint64(st.UplinkPort)
+		pkt[ofrules.IPv4Src] = ipVal(u.NextHop)
+		pkt[ofrules.EthDst] = macVal(u.MAC)
+		if m := u.NextHopMAC; m != nil {
+			pkt[ofrules.EthSrc] = macVal(m)
+		} else if st.NextHopMAC != nil {
+			pkt[ofrules.EthSrc] = macVal(st.NextHopMAC)
+		}
 	case in.FromNIC != "":
 		nic := n.NICs[in.FromNIC]
 		if nic == nil {
@@ -69,7 +91,7 @@ func Trace(snap *Snapshot, hostName string, flows []ofrules.Flow, in TraceInput)
 		pkt[ofrules.TunID] = uint64(v.VNI)
 		pkt[ofrules.EthDst] = macVal(v.RouterMAC)
 	default:
-		return "", sim.Result{}, fmt.Errorf("trace: give the NIC the packet comes from, or the host it is tunnelled from")
+		return "", sim.Result{}, fmt.Errorf("trace: give the NIC the packet comes from, the host it is tunnelled from, or the uplink")
 	}
 	for f, v := range spec {
 		pkt[f] = v
@@ -141,9 +163,15 @@ func verdict(n *model.Net, st HostState, r sim.Result) string {
 	}
 	var outs []string
 	for _, o := range r.Outputs {
+		if o == ofrules.PortInPort && st.TunnelPort != 0 && r.Final[ofrules.InPort] == uint64(st.TunnelPort) {
+			o = st.TunnelPort // a gateway's hairpin: back out of the tunnel port
+		}
 		switch {
 		case o == ofrules.PortInPort:
 			outs = append(outs, "back out of its port (IN_PORT)")
+		case o == st.UplinkPort && st.UplinkPort != 0:
+			outs = append(outs, fmt.Sprintf("the uplink (port %d) from %s to %s", o,
+				ofrules.FormatValue(ofrules.IPv4Src, r.Final[ofrules.IPv4Src], 0), ofrules.FormatValue(ofrules.IPv4Dst, r.Final[ofrules.IPv4Dst], 0)))
 		case o == st.TunnelPort && st.TunnelPort != 0:
 			dst := r.Final[ofrules.TunDst]
 			to := ofrules.FormatValue(ofrules.TunDst, dst, 0)

@@ -1,8 +1,12 @@
 package pipelines
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/openvpc/openvpc/ofrules"
+	"github.com/openvpc/openvpc/ofrules/sim"
 )
 
 func traceSmall(t *testing.T, host string, in TraceInput) (string, []uint32, uint64) {
@@ -96,4 +100,74 @@ func TestTracePeering(t *testing.T) {
 	if text, outs, _ = traceSmall(t, "h2", TraceInput{FromNIC: "db1", Packet: "tcp,nw_dst=10.1.1.10,tp_dst=80", CtState: "est"}); len(outs) != 1 || outs[0] != 7 {
 		t.Fatalf("db1 → 10.1.1.10 goes to fw1 by its default route, not the peering: %v\n%s", outs, text)
 	}
+}
+
+// The internet gateway: web1 (public IP 203.0.113.10, subnet routed to
+// acme-igw) leaves through h3, which translates its source; replies and
+// new connections from outside are translated back and tunnelled to h1;
+// db1's public IP carries nothing (its subnet has no route to the gateway).
+func TestTraceInternetGateway(t *testing.T) {
+	text, outs, _ := traceSmall(t, "h1", TraceInput{FromNIC: "web1", Packet: "tcp,nw_dst=198.51.100.1,tp_dst=443"})
+	if len(outs) != 1 || !strings.Contains(text, "ToGateway") || !strings.Contains(text, "verdict: output to tunnel to h3 (172.31.0.13), key 0x64") {
+		t.Fatalf("web1 → internet on h1: %v\n%s", outs, text)
+	}
+	// web1's secondary address has no public IP: it does not get out.
+	if text, outs, _ = traceSmall(t, "h1", TraceInput{FromNIC: "web1", Packet: "tcp,nw_src=10.0.1.20,nw_dst=198.51.100.1,tp_dst=443"}); len(outs) != 0 ||
+		!strings.Contains(text, "dropped in table ToGateway") {
+		t.Fatalf("no public IP: %v\n%s", outs, text)
+	}
+	out := TraceInput{FromHost: "h1", VPC: "acme-vpc", Packet: "tcp,nw_src=10.0.1.10,nw_dst=198.51.100.1,tp_dst=443"}
+	if text, outs, _ = traceSmall(t, "h3", out); len(outs) != 1 || outs[0] != 2 ||
+		!strings.Contains(text, "verdict: output to the uplink (port 2) from 203.0.113.10 to 198.51.100.1") ||
+		!strings.Contains(text, "set_field:02:99:00:00:00:01->eth_dst") {
+		t.Fatalf("outbound on the gateway: %v\n%s", outs, text)
+	}
+	// A tunnelled packet for the VPC's own range that found no NIC must
+	// not leave.
+	out.Packet = "tcp,nw_src=10.0.1.10,nw_dst=10.0.7.7,tp_dst=443"
+	if text, outs, _ = traceSmall(t, "h3", out); len(outs) != 0 || !strings.Contains(text, "dropped in table DestLookup") {
+		t.Fatalf("private destination: %v\n%s", outs, text)
+	}
+	// Hairpin: web1 → its own public address comes back from it.
+	out.Packet = "icmp,nw_src=10.0.1.10,nw_dst=203.0.113.10"
+	text, res := traceResult(t, "h3", out)
+	if len(res.Outputs) != 1 || !strings.Contains(text, "tunnel to h1") || res.Final[ofrules.IPv4Src] != ipVal(netip.MustParseAddr("203.0.113.10")) ||
+		res.Final[ofrules.IPv4Dst] != ipVal(netip.MustParseAddr("10.0.1.10")) {
+		t.Fatalf("hairpin: %v\n%s", res.Outputs, text)
+	}
+	in := TraceInput{FromUplink: true, Packet: "tcp,nw_src=192.0.2.10,nw_dst=203.0.113.10,tp_dst=80"}
+	text, res = traceResult(t, "h3", in)
+	if len(res.Outputs) != 1 || !strings.Contains(text, "verdict: output to tunnel to h1 (172.31.0.11), key 0x64") ||
+		res.Final[ofrules.IPv4Dst] != ipVal(netip.MustParseAddr("10.0.1.10")) || res.Final[ofrules.IPv4Src] != ipVal(netip.MustParseAddr("192.0.2.10")) ||
+		res.Final[ofrules.EthDst] != 0x02000000010a {
+		t.Fatalf("inbound: %v\n%s", res.Outputs, text)
+	}
+	in.Packet = "tcp,nw_src=192.0.2.10,nw_dst=203.0.113.11,tp_dst=80"
+	if text, outs, _ = traceSmall(t, "h3", in); len(outs) != 0 || !strings.Contains(text, "dropped in table GwDnat") {
+		t.Fatalf("db1's public IP (private subnet): %v\n%s", outs, text)
+	}
+	// ARP on the uplink: the gateway's address and the public IPs it
+	// serves are answered; others are not.
+	in.Packet = "arp,arp_op=1,arp_spa=198.51.100.1,arp_tpa=198.51.100.2"
+	if text, outs, _ = traceSmall(t, "h3", in); len(outs) != 1 || outs[0] != ofrules.PortInPort {
+		t.Fatalf("ARP for the uplink address: %v\n%s", outs, text)
+	}
+	in.Packet = "arp,arp_op=1,arp_spa=198.51.100.1,arp_tpa=203.0.113.11"
+	if text, outs, _ = traceSmall(t, "h3", in); len(outs) != 0 {
+		t.Fatalf("ARP for an unserved address: %v\n%s", outs, text)
+	}
+}
+
+func traceResult(t *testing.T, host string, in TraceInput) (string, sim.Result) {
+	t.Helper()
+	snap := smallSnapshot(t)
+	fs, err := Compile(snap, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, res, err := Trace(snap, host, fs.Flows(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text, res
 }

@@ -12,6 +12,11 @@
 //	<prefix>host/<name>       JSON model.Host
 //	<prefix>security_group/<name>  JSON model.SecurityGroup (rule IDs pinned;
 //	                          VPCs' default groups too, created and deleted with them)
+//	<prefix>route_table/<name>  JSON model.RouteTable (VPCs' main tables too)
+//	<prefix>peering/<name>    JSON model.Peering
+//	<prefix>internet_gateway/<name>  JSON model.InternetGateway
+//	<prefix>public_ip_pool/<name>    JSON model.PublicIPPool
+//	<prefix>public_ip/<name>  JSON model.PublicIP (address pinned once allocated)
 //	<prefix>meta/generation   "<counter> <commit id>", rewritten by every policy commit
 //	<prefix>meta/admin-token  id of the first admin token (created once)
 //	<prefix>tokens/<sha256>   JSON token record; the secret itself is never stored

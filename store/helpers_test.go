@@ -83,6 +83,9 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	if err := model.AllocateIPs(p); err != nil {
 		t.Fatal(err)
 	}
+	if err := model.AllocatePublicIPs(p); err != nil {
+		t.Fatal(err)
+	}
 	n, err := model.Build(p)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +98,10 @@ func pinned(t *testing.T, p *model.Policy) *model.Policy {
 	sort.Slice(p.Hosts, func(i, j int) bool { return p.Hosts[i].Name < p.Hosts[j].Name })
 	sort.Slice(p.SecurityGroups, func(i, j int) bool { return p.SecurityGroups[i].Name < p.SecurityGroups[j].Name })
 	sort.Slice(p.RouteTables, func(i, j int) bool { return p.RouteTables[i].Name < p.RouteTables[j].Name })
+	sort.Slice(p.Peerings, func(i, j int) bool { return p.Peerings[i].Name < p.Peerings[j].Name })
+	sort.Slice(p.InternetGateways, func(i, j int) bool { return p.InternetGateways[i].Name < p.InternetGateways[j].Name })
+	sort.Slice(p.PublicIPPools, func(i, j int) bool { return p.PublicIPPools[i].Name < p.PublicIPPools[j].Name })
+	sort.Slice(p.PublicIPs, func(i, j int) bool { return p.PublicIPs[i].Name < p.PublicIPs[j].Name })
 	return p
 }
 
@@ -136,6 +143,15 @@ func group(p *model.Policy, name string) *model.SecurityGroup {
 	for i := range p.SecurityGroups {
 		if p.SecurityGroups[i].Name == name {
 			return &p.SecurityGroups[i]
+		}
+	}
+	return nil
+}
+
+func publicIP(p *model.Policy, name string) *model.PublicIP {
+	for i := range p.PublicIPs {
+		if p.PublicIPs[i].Name == name {
+			return &p.PublicIPs[i]
 		}
 	}
 	return nil

@@ -86,9 +86,19 @@ const (
 	KindRouteTable = "route_table"
 	// KindPeering is a VPC peering (model.Peering).
 	KindPeering = "peering"
+	// KindInternetGateway is an internet gateway (model.InternetGateway),
+	// attached to at most one VPC.
+	KindInternetGateway = "internet_gateway"
+	// KindPublicIPPool is an admin-defined range of public addresses
+	// (model.PublicIPPool).
+	KindPublicIPPool = "public_ip_pool"
+	// KindPublicIP is a public address allocated from a pool
+	// (model.PublicIP; its address pinned once allocated).
+	KindPublicIP = "public_ip"
 )
 
-var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable, KindPeering}
+var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable, KindPeering,
+	KindInternetGateway, KindPublicIPPool, KindPublicIP}
 
 const (
 	genKey        = "meta/generation"
@@ -242,6 +252,12 @@ func decodeObject(p *model.Policy, kind, name string, data []byte) error {
 		p.RouteTables, err = decodeInto(p.RouteTables, data, name, func(o model.RouteTable) string { return o.Name })
 	case KindPeering:
 		p.Peerings, err = decodeInto(p.Peerings, data, name, func(o model.Peering) string { return o.Name })
+	case KindInternetGateway:
+		p.InternetGateways, err = decodeInto(p.InternetGateways, data, name, func(o model.InternetGateway) string { return o.Name })
+	case KindPublicIPPool:
+		p.PublicIPPools, err = decodeInto(p.PublicIPPools, data, name, func(o model.PublicIPPool) string { return o.Name })
+	case KindPublicIP:
+		p.PublicIPs, err = decodeInto(p.PublicIPs, data, name, func(o model.PublicIP) string { return o.Name })
 	default:
 		return errUnknownKind
 	}
@@ -310,6 +326,21 @@ func (s *Store) encodePolicy(p *model.Policy) (map[string][]byte, error) {
 			return nil, err
 		}
 	}
+	for _, o := range p.InternetGateways {
+		if err := add(KindInternetGateway, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range p.PublicIPPools {
+		if err := add(KindPublicIPPool, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range p.PublicIPs {
+		if err := add(KindPublicIP, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -328,15 +359,22 @@ func (s *Store) Policy(ctx context.Context) (*model.Policy, int64, error) {
 // (model.EnsureDefaultGroups: created with a VPC, or with an account's first
 // NIC in a shared VPC, deleted with them), main route tables follow their
 // VPCs (model.EnsureMainTables), grants to deleted accounts are dropped,
-// NICs without an IP get one (model.AllocateIPs), the result is validated
-// (model.Build; its error is returned unchanged: errors.Join of
+// public IPs associated with deleted NICs (or removed addresses of NICs)
+// are disassociated, NICs without an IP get one (model.AllocateIPs), public
+// IPs without an address get the lowest free one of their pool
+// (model.AllocatePublicIPs; stored, so it never changes), the result is
+// validated (model.Build; its error is returned unchanged: errors.Join of
 // *model.FieldError) and the assigned VNIs, MACs and port keys are pinned
 // (model.Pin) so they never change afterwards.
 //
 // If another writer commits in between, fn runs again on the new policy (so
 // it must be free of side effects), up to Config.MaxAttempts times; then
 // ErrConflict. An error from fn is returned as is. An account that still
-// owns VPCs cannot be deleted; its tokens are deleted with it.
+// owns VPCs (or internet gateways, or public IPs) cannot be deleted; its
+// tokens are deleted with it. Neither can a VPC with an internet gateway
+// attached, an attached internet gateway (unless its VPC goes too) or a
+// public IP pool with public IPs allocated from it (*model.FieldError on
+// the deleted object).
 //
 // A commit whose outcome is unknown (connection lost, leader change,
 // timeout) is resolved from the history of the generation key before fn
@@ -446,8 +484,14 @@ func (s *Store) tryUpdate(ctx context.Context, u *update) (int64, error) {
 	if err := checkAccountDeletes(sn.policy, p); err != nil {
 		return 0, err
 	}
+	if err := checkGatewayDeletes(sn.policy, p); err != nil {
+		return 0, err
+	}
 	Cascade(sn.policy, p)
 	if err := model.AllocateIPs(p); err != nil {
+		return 0, err
+	}
+	if err := model.AllocatePublicIPs(p); err != nil {
 		return 0, err
 	}
 	n, err := model.Build(p)
@@ -626,6 +670,53 @@ func checkAccountDeletes(old, p *model.Policy) error {
 	return errors.Join(errs...)
 }
 
+// checkGatewayDeletes refuses, with an error on the deleted object, to
+// delete a VPC that an internet gateway is still attached to, an attached
+// internet gateway whose VPC stays, and a public IP pool that public IPs
+// are still allocated from.
+func checkGatewayDeletes(old, p *model.Policy) error {
+	vpcs := make(map[string]bool, len(p.VPCs))
+	for _, v := range p.VPCs {
+		vpcs[v.Name] = true
+	}
+	gateways := make(map[string]bool, len(p.InternetGateways))
+	for _, g := range p.InternetGateways {
+		gateways[g.Name] = true
+	}
+	pools := make(map[string]bool, len(p.PublicIPPools))
+	for _, pl := range p.PublicIPPools {
+		pools[pl.Name] = true
+	}
+	var errs []error
+	for _, v := range old.VPCs {
+		if vpcs[v.Name] {
+			continue
+		}
+		for _, g := range p.InternetGateways {
+			if g.VPC == v.Name {
+				errs = append(errs, &model.FieldError{Kind: KindVPC, Name: v.Name, Field: "name",
+					Msg: fmt.Sprintf("cannot be deleted: internet gateway %q is attached to it (detach internet gateway %q first)", g.Name, g.Name)})
+			}
+		}
+	}
+	for _, g := range old.InternetGateways {
+		if !gateways[g.Name] && g.VPC != "" && vpcs[g.VPC] {
+			errs = append(errs, &model.FieldError{Kind: KindInternetGateway, Name: g.Name, Field: "vpc",
+				Msg: fmt.Sprintf("cannot be deleted while attached to vpc %q (detach it first)", g.VPC)})
+		}
+	}
+	for _, pl := range old.PublicIPPools {
+		if pools[pl.Name] {
+			continue
+		}
+		if users := InUse(p, KindPublicIPPool, pl.Name); len(users) > 0 {
+			errs = append(errs, &model.FieldError{Kind: KindPublicIPPool, Name: pl.Name, Field: "name",
+				Msg: "cannot be deleted: public IPs are allocated from it (release them first): " + strings.Join(users, ", ")})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // InUse lists the objects of p that refer to the object kind/name, as
 // "kind name" (e.g. "nic a"), sorted: VPCs of an account (and, in shared
 // VPCs of other accounts, its NICs, its non-default security groups and
@@ -635,10 +726,14 @@ func checkAccountDeletes(old, p *model.Policy) error {
 // whose rules name it as their peer, subnets associated with a route table
 // (by name, or with a main table by naming none), the peerings of a VPC
 // (either end), and groups whose rules name groups across a peering (of
-// one end's VPC naming a group of the other's). Default groups and main
+// one end's VPC naming a group of the other's), the internet gateway
+// attached to a VPC, the internet gateways and public IPs of an account,
+// and the public IPs allocated from a pool. Default groups and main
 // tables never keep their VPC or account alive: they are deleted with them
 // (Cascade). NICs have no users: a route whose target NIC is deleted stays,
-// as a blackhole (as in AWS).
+// as a blackhole (as in AWS), and public IPs associated with it are
+// disassociated (Cascade). Internet gateways have no users either: routes
+// to a deleted (or detached) gateway turn blackhole.
 func InUse(p *model.Policy, kind, name string) []string {
 	var out []string
 	owner := map[string]string{} // vpc → account
@@ -685,6 +780,22 @@ func InUse(p *model.Policy, kind, name string) []string {
 				out = append(out, KindSecurityGroup+" "+g.Name)
 			}
 		}
+		for _, g := range p.InternetGateways {
+			if g.Account == name {
+				out = append(out, KindInternetGateway+" "+g.Name)
+			}
+		}
+		for _, x := range p.PublicIPs {
+			if x.Account == name {
+				out = append(out, KindPublicIP+" "+x.Name)
+			}
+		}
+	case KindPublicIPPool:
+		for _, x := range p.PublicIPs {
+			if x.Pool == name {
+				out = append(out, KindPublicIP+" "+x.Name)
+			}
+		}
 	case KindVPC:
 		for _, s := range p.Subnets {
 			if s.VPC == name {
@@ -704,6 +815,11 @@ func InUse(p *model.Policy, kind, name string) []string {
 		for _, x := range p.Peerings {
 			if x.VPC == name || x.PeerVPC == name {
 				out = append(out, KindPeering+" "+x.Name)
+			}
+		}
+		for _, g := range p.InternetGateways {
+			if g.VPC == name {
+				out = append(out, KindInternetGateway+" "+g.Name)
 			}
 		}
 	case KindPeering:

@@ -174,11 +174,21 @@ var kinds = map[string]string{
 	"rtb": "route-tables", "rtbs": "route-tables",
 	"peering": "peerings", "peerings": "peerings",
 	"pcx": "peerings", "pcxs": "peerings",
+	"internet-gateway": "internet-gateways", "internet-gateways": "internet-gateways",
+	"internet_gateway": "internet-gateways", "internet_gateways": "internet-gateways",
+	"igw": "internet-gateways", "igws": "internet-gateways",
+	"public-ip-pool": "public-ip-pools", "public-ip-pools": "public-ip-pools",
+	"public_ip_pool": "public-ip-pools", "public_ip_pools": "public-ip-pools",
+	"pool": "public-ip-pools", "pools": "public-ip-pools",
+	"public-ip": "public-ips", "public-ips": "public-ips",
+	"public_ip": "public-ips", "public_ips": "public-ips",
+	"eip": "public-ips", "eips": "public-ips",
 }
 
 // Kinds lists the kind names collection accepts, singular, as the CLI
 // offers them.
-var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table", "peering"}
+var Kinds = []string{"account", "vpc", "subnet", "nic", "host", "security-group", "route-table", "peering",
+	"internet-gateway", "public-ip-pool", "public-ip"}
 
 // Collection returns the collection a kind name or alias ("sg", "route_tables")
 // stands for, as in URLs ("security-groups"), or "" for an unknown kind.
@@ -188,7 +198,7 @@ func Collection(kind string) string { return kinds[strings.ToLower(kind)] }
 func collection(kind string) (string, error) {
 	p, ok := kinds[strings.ToLower(kind)]
 	if !ok {
-		return "", fmt.Errorf("client: unknown kind %q (want account, vpc, subnet, nic, host, security-group, route-table or peering)", kind)
+		return "", fmt.Errorf("client: unknown kind %q (want %s or %s)", kind, strings.Join(Kinds[:len(Kinds)-1], ", "), Kinds[len(Kinds)-1])
 	}
 	return "/v1/" + p, nil
 }
@@ -349,6 +359,7 @@ type RouteState struct {
 	Local       bool             `json:"local,omitempty"` // the VPC's own CIDR
 	NIC         string           `json:"nic,omitempty"`
 	Peering     string           `json:"peering,omitempty"`
+	Gateway     string           `json:"gateway,omitempty"` // an internet gateway
 	Blackhole   bool             `json:"blackhole,omitempty"`
 	State       model.RouteState `json:"state"` // active or blackhole
 	Why         string           `json:"why,omitempty"`
@@ -357,7 +368,8 @@ type RouteState struct {
 func tablePath(table string) string { return "/v1/route-tables/" + url.PathEscape(table) }
 
 // CreateRoute adds a route to a table (409 if it has a route to the same
-// destination) and returns the table. Its target is r.NIC, r.Peering or
+// destination) and returns the table. Its target is r.NIC, r.Peering,
+// r.Gateway (an internet gateway attached to the table's VPC) or
 // r.Blackhole.
 func (c *Client) CreateRoute(ctx context.Context, table string, r model.Route) (*RouteTable, error) {
 	return call[RouteTable](ctx, c, http.MethodPost, tablePath(table)+"/routes", r)
@@ -394,6 +406,84 @@ func (c *Client) SetSourceDestCheck(ctx context.Context, nic string, on bool) (*
 // generic calls (kind "peering").
 func (c *Client) AcceptPeering(ctx context.Context, name string) (*model.Peering, error) {
 	return call[model.Peering](ctx, c, http.MethodPost, "/v1/peerings/"+url.PathEscape(name)+"/accept", nil)
+}
+
+// InternetGateway is an internet gateway as the API answers it, with its
+// computed state. Gateways are created (optionally attached, with VPC),
+// listed and deleted with the generic calls (kind "internet-gateway").
+type InternetGateway struct {
+	model.InternetGateway
+	State string `json:"state"` // attached or detached
+}
+
+func gatewayPath(name string) string { return "/v1/internet-gateways/" + url.PathEscape(name) }
+
+// AttachInternetGateway attaches a detached gateway to a VPC of its
+// account and returns it.
+func (c *Client) AttachInternetGateway(ctx context.Context, name, vpc string) (*InternetGateway, error) {
+	return call[InternetGateway](ctx, c, http.MethodPost, gatewayPath(name)+"/attach", map[string]string{"vpc": vpc})
+}
+
+// DetachInternetGateway detaches a gateway from its VPC (routes to it turn
+// blackhole) and returns it.
+func (c *Client) DetachInternetGateway(ctx context.Context, name string) (*InternetGateway, error) {
+	return call[InternetGateway](ctx, c, http.MethodPost, gatewayPath(name)+"/detach", nil)
+}
+
+// PublicIPPool is a pool of public addresses as the API answers it. Pools
+// are the admin's: created, changed and deleted with the generic calls
+// (kind "public-ip-pool"); every account lists them.
+type PublicIPPool struct {
+	model.PublicIPPool
+	Allocated int `json:"allocated"` // public IPs allocated from it
+	Free      int `json:"free"`      // usable addresses left
+}
+
+// PublicIP is a public IP as the API answers it, with its computed state.
+type PublicIP struct {
+	model.PublicIP
+	// Reachable: associated, in a subnet routed to the VPC's attached
+	// internet gateway, and served by GatewayHost.
+	Reachable   bool   `json:"reachable"`
+	Why         string `json:"why,omitempty"`
+	GatewayHost string `json:"gateway_host,omitempty"`
+}
+
+// PublicIPAssociation is what AssociatePublicIP maps a public IP to.
+type PublicIPAssociation struct {
+	NIC string `json:"nic"`
+	// PrivateIP is one of the NIC's addresses; "" is its primary IP.
+	PrivateIP string `json:"private_ip,omitempty"`
+	// AllowReassociation moves a public IP associated elsewhere (else the
+	// API answers 409).
+	AllowReassociation bool `json:"allow_reassociation,omitempty"`
+}
+
+func publicIPPath(name string) string { return "/v1/public-ips/" + url.PathEscape(name) }
+
+// AllocatePublicIP allocates a public IP from ip.Pool: ip.Address, which
+// only an admin may name, or else the lowest free address of the pool.
+// Without ip.Name it is named eip-<address with dashes>. ip.NIC, if set,
+// associates it at once. It returns the public IP as stored.
+func (c *Client) AllocatePublicIP(ctx context.Context, ip model.PublicIP) (*PublicIP, error) {
+	return call[PublicIP](ctx, c, http.MethodPost, "/v1/public-ips", ip)
+}
+
+// AssociatePublicIP maps a public IP to a private IP of a NIC and returns
+// it.
+func (c *Client) AssociatePublicIP(ctx context.Context, name string, a PublicIPAssociation) (*PublicIP, error) {
+	return call[PublicIP](ctx, c, http.MethodPost, publicIPPath(name)+"/associate", a)
+}
+
+// DisassociatePublicIP unmaps a public IP (it stays allocated) and
+// returns it.
+func (c *Client) DisassociatePublicIP(ctx context.Context, name string) (*PublicIP, error) {
+	return call[PublicIP](ctx, c, http.MethodPost, publicIPPath(name)+"/disassociate", nil)
+}
+
+// ReleasePublicIP releases a public IP, which must not be associated.
+func (c *Client) ReleasePublicIP(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, publicIPPath(name), nil, nil, "", nil)
 }
 
 // Apply creates or updates every object of a policy document (YAML or

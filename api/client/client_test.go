@@ -56,3 +56,28 @@ func TestClientNew(t *testing.T) {
 		t.Fatalf("sent path %q, authorization %q", gotPath, gotAuth)
 	}
 }
+
+// TestCollection: every kind the CLI offers, and the aliases, resolve.
+func TestCollection(t *testing.T) {
+	for _, k := range client.Kinds {
+		if client.Collection(k) == "" || client.Collection(k+"s") != client.Collection(k) {
+			t.Errorf("kind %q does not resolve (singular and plural)", k)
+		}
+	}
+	for alias, want := range map[string]string{
+		"igw": "internet-gateways", "internet_gateway": "internet-gateways", "Internet-Gateways": "internet-gateways",
+		"pool": "public-ip-pools", "public_ip_pools": "public-ip-pools",
+		"eip": "public-ips", "public_ip": "public-ips", "rtb": "route-tables", "pcx": "peerings", "sg": "security-groups",
+	} {
+		if got := client.Collection(alias); got != want {
+			t.Errorf("Collection(%q) = %q, want %q", alias, got, want)
+		}
+	}
+	c, err := client.New("http://127.0.0.1:1", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(context.Background(), "nosuch", "x"); err == nil || !strings.Contains(err.Error(), "internet-gateway, public-ip-pool or public-ip") {
+		t.Errorf("unknown kind: %v", err)
+	}
+}

@@ -67,9 +67,35 @@ func showCmd() *cli.Command {
 				errs := strings.TrimSpace(h.LastError + " " + h.OVSDBError)
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Name, h.DatapathID, h.UnderlayIP, h.Encap, conn, sync, h.Flows, strings.Join(nics, ","), errs)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for _, h := range st.Hosts {
+				if g := h.Gateway; g != nil {
+					fmt.Println(gatewayLine(h.Name, g))
+				}
+			}
+			return nil
 		},
 	}
+}
+
+// gatewayLine describes a gateway host's uplink for `show`.
+func gatewayLine(host string, g *controller.GatewayStatus) string {
+	port := "not plugged"
+	if g.UplinkPort != 0 {
+		port = fmt.Sprintf("port %d", g.UplinkPort)
+	}
+	router := g.NextHop + " unresolved (outbound traffic dropped until it answers ARP)"
+	if g.NextHopMAC != "" {
+		how := "resolved"
+		if g.Pinned {
+			how = "pinned"
+		}
+		router = fmt.Sprintf("%s at %s (%s)", g.NextHop, g.NextHopMAC, how)
+	}
+	return fmt.Sprintf("gateway %s: uplink %s (%s) %s, router %s, serves %d public IPs %s",
+		host, g.Interface, port, g.IP, router, len(g.PublicIPs), strings.Join(g.PublicIPs, ","))
 }
 
 func dumpFlowsCmd() *cli.Command {
@@ -141,7 +167,7 @@ func validateCmd() *cli.Command {
 func compileCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "compile",
-		Usage: "print the flows a host would get, offline, assuming every NIC placed on it is bound (ofports 10, 11, ... by name; tunnel port 1)",
+		Usage: "print the flows a host would get, offline, assuming every NIC placed on it is bound (ofports 10, 11, ... by name; tunnel port 1; uplink 2)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Required: true},
 			&cli.StringFlag{Name: "host", Required: true},
@@ -187,6 +213,7 @@ func traceCmd() *cli.Command {
 			&cli.StringFlag{Name: "from", Usage: "the NIC the packet comes from (on HOST)"},
 			&cli.StringFlag{Name: "from-host", Usage: "or: the host the packet is tunnelled from"},
 			&cli.StringFlag{Name: "vpc", Usage: "the VPC of a tunnelled packet"},
+			&cli.BoolFlag{Name: "from-uplink", Usage: "or: the packet comes from outside, on a gateway host's uplink (from its router)"},
 			&cli.StringFlag{Name: "ct", Value: "new", Usage: "conntrack state the packet has: new, est (an established connection) or rel"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "trace offline on the flows compiled from this policy file (every placed NIC bound, as compile assumes)"},
 		}, serverFlags...),
@@ -195,7 +222,8 @@ func traceCmd() *cli.Command {
 				return fmt.Errorf("trace: want HOST and PACKET (flags go before HOST)")
 			}
 			host, packet := c.Args().Get(0), c.Args().Get(1)
-			in := pipelines.TraceInput{FromNIC: c.String("from"), FromHost: c.String("from-host"), VPC: c.String("vpc"), Packet: packet, CtState: c.String("ct")}
+			in := pipelines.TraceInput{FromNIC: c.String("from"), FromHost: c.String("from-host"), VPC: c.String("vpc"), Packet: packet, CtState: c.String("ct"),
+				FromUplink: c.Bool("from-uplink")}
 			if f := c.String("file"); f != "" {
 				_, n, err := loadPolicyFile(f)
 				if err != nil {
@@ -214,6 +242,9 @@ func traceCmd() *cli.Command {
 				return nil
 			}
 			q := url.Values{"packet": {packet}, "ct": {in.CtState}}
+			if in.FromUplink {
+				q.Set("from_uplink", "1")
+			}
 			for k, v := range map[string]string{"from": in.FromNIC, "from_host": in.FromHost, "vpc": in.VPC} {
 				if v != "" {
 					q.Set(k, v)
@@ -235,6 +266,9 @@ func offlineSnapshot(n *model.Net) *pipelines.Snapshot {
 	snap := &pipelines.Snapshot{Net: n, Hosts: map[string]pipelines.HostState{}}
 	for _, hn := range n.HostNames {
 		st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		if n.Hosts[hn].Uplink != nil {
+			st.UplinkPort = 2
+		}
 		port := uint32(10)
 		for _, nn := range n.NICNames {
 			if n.NICs[nn].Host == hn {

@@ -33,6 +33,7 @@ func hostCmd() *cli.Command {
 				&cli.StringFlag{Name: "datapath-id", Required: true, Usage: "16 hex digits; `openvpc show` lists each host's"},
 				&cli.StringFlag{Name: "encap", Value: "vxlan", Usage: "vxlan, gre or geneve"},
 				&cli.StringFlag{Name: "local-ip", Required: true, Usage: "underlay address of this host"},
+				&cli.StringFlag{Name: "uplink", Usage: "gateway hosts: the network device `IFACE` (e.g. eth1) to plug into the bridge as the uplink port; unset = none (an uplink port set up before is removed)"},
 			},
 			Action: func(c *cli.Context) error {
 				kind, err := tunnels.ParseKind(c.String("encap"))
@@ -52,6 +53,7 @@ func hostCmd() *cli.Command {
 					Controllers: c.StringSlice("controller"), MaxBackoffMS: 1000,
 					Tunnels:    []hostsetup.TunnelPort{{Kind: kind, LocalIP: ip}},
 					TableNames: pipelines.TableNames(),
+					Uplink:     c.String("uplink"),
 				}
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()

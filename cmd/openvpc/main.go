@@ -22,7 +22,7 @@ func main() {
 func newApp() *cli.App {
 	return &cli.App{
 		Name:  "openvpc",
-		Usage: "VPC networking, security groups and route tables on Open vSwitch",
+		Usage: "VPC networking, security groups, route tables and internet gateways on Open vSwitch",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn, error", EnvVars: []string{"OPENVPC_LOG_LEVEL"}},
 		},
@@ -56,6 +56,12 @@ func newApp() *cli.App {
 			deleteRouteCmd(),
 			associateRouteTableCmd(),
 			acceptPeeringCmd(),
+			attachGatewayCmd(),
+			detachGatewayCmd(),
+			allocatePublicIPCmd(),
+			associatePublicIPCmd(),
+			disassociatePublicIPCmd(),
+			releasePublicIPCmd(),
 			tokenCmd(),
 			validateCmd(),
 			compileCmd(),

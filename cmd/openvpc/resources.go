@@ -174,8 +174,9 @@ func decodeAs[T any](objs []map[string]any, what string) ([]T, error) {
 func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
 
 // printKind prints objects of a kind: security groups as a table of their
-// rules, route tables as a table of their routes, everything else (and any
-// JSON or YAML) as printObjects does.
+// rules, route tables as a table of their routes, internet gateways, public
+// IP pools and public IPs as tables with their state, everything else (and
+// any JSON or YAML) as printObjects does.
 func printKind(format, kind string, objs []map[string]any, single bool) error {
 	if format == "table" && client.Collection(kind) == "security-groups" {
 		gs, err := decodeAs[model.SecurityGroup](objs, "security groups")
@@ -198,6 +199,28 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 			return err
 		}
 		return printRouteTables(format, ts, single)
+	}
+	if format == "table" {
+		switch client.Collection(kind) {
+		case "internet-gateways":
+			gs, err := decodeAs[client.InternetGateway](objs, "internet gateways")
+			if err != nil {
+				return err
+			}
+			return printGateways(format, gs, single)
+		case "public-ip-pools":
+			ps, err := decodeAs[client.PublicIPPool](objs, "public IP pools")
+			if err != nil {
+				return err
+			}
+			return printPools(format, ps, single)
+		case "public-ips":
+			xs, err := decodeAs[client.PublicIP](objs, "public IPs")
+			if err != nil {
+				return err
+			}
+			return printPublicIPs(format, xs, single)
+		}
 	}
 	return printObjects(format, objs, single)
 }
@@ -297,17 +320,47 @@ func cell(v any) string {
 		return strings.Join(parts, ",")
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case map[string]any:
+		// An object field (a host's uplink): field=value, by field name.
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = k + "=" + cell(x[k])
+		}
+		return strings.Join(parts, ",")
 	}
 	return fmt.Sprint(v)
 }
 
 // setFields turns --set field=value pairs into an object. Lists are comma
-// separated; numbers stay numbers.
+// separated; numbers stay numbers; a dotted field sets a field of an
+// object field (--set uplink.next_hop=198.51.100.1; "uplink=" removes it).
 func setFields(obj map[string]any, sets []string) error {
 	for _, s := range sets {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("--set %q: want field=value", s)
+		}
+		if outer, inner, dotted := strings.Cut(k, "."); dotted {
+			if outer == "" || inner == "" {
+				return fmt.Errorf("--set %q: want field.field=value", s)
+			}
+			sub, ok := obj[outer].(map[string]any)
+			if !ok {
+				if obj[outer] != nil {
+					return fmt.Errorf("--set %s: %s is not an object", k, outer)
+				}
+				sub = map[string]any{}
+				obj[outer] = sub
+			}
+			if err := setFields(sub, []string{inner + "=" + v}); err != nil {
+				return err
+			}
+			continue
 		}
 		switch k {
 		case "secondary_ips", "security_groups", "grants":
@@ -322,6 +375,12 @@ func setFields(obj map[string]any, sets []string) error {
 				return fmt.Errorf("--set %s: %q is not a number", k, v)
 			}
 			obj[k] = n
+		case "uplink":
+			if v != "" {
+				return fmt.Errorf("--set uplink=%q: set its fields (--set uplink.interface=eth1 ...), or uplink= to remove it", v)
+			}
+			obj[k] = nil
+			continue
 		case "shared", "default", "main", "source_dest_check", "accepted":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -350,12 +409,13 @@ func readObjectFile(path string) (map[string]any, error) {
 func createCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "create",
-		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh; openvpc create --vpc web route-table via-fw; openvpc create --vpc web --peer-vpc db peering web-db",
+		Usage:     "create an object: openvpc create --set account=acme --set cidr=10.0.0.0/16 vpc web (or -f object.yaml); openvpc create --vpc web security-group ssh; openvpc create --vpc web route-table via-fw; openvpc create --vpc web --peer-vpc db peering web-db; openvpc create internet-gateway igw1 (--vpc V attaches it); openvpc create --cidr 203.0.113.0/24 public-ip-pool pub (admin)",
 		ArgsUsage: "KIND [NAME]",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "object as YAML or JSON"},
-			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups, route tables)"},
+			&cli.StringFlag{Name: "vpc", Usage: "same as --set vpc=V (subnets, security groups, route tables, internet gateways)"},
+			&cli.StringFlag{Name: "cidr", Usage: "same as --set cidr=C (VPCs, subnets, public IP pools)"},
 			&cli.StringFlag{Name: "peer-vpc", Usage: "same as --set peer_vpc=V (peerings: the accepter's VPC)"},
 			&cli.StringFlag{Name: "account", Usage: "same as --set account=A"},
 			&cli.StringFlag{Name: "description", Usage: "same as --set description=D (security groups)"},
@@ -376,7 +436,7 @@ func createCmd() *cli.Command {
 			if c.NArg() == 2 {
 				obj["name"] = c.Args().Get(1)
 			}
-			for _, f := range []string{"vpc", "account", "description"} {
+			for _, f := range []string{"vpc", "cidr", "account", "description"} {
 				if c.IsSet(f) {
 					obj[f] = c.String(f)
 				}

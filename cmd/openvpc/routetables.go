@@ -20,9 +20,9 @@ import (
 
 // routeCmd is create-route, or with replace replace-route.
 func routeCmd(replace bool) *cli.Command {
-	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N, --peering P or --blackhole"
+	name, usage := "create-route", "add a route to a route table: --destination CIDR to --nic N, --peering P, --gateway IGW or --blackhole"
 	if replace {
-		name, usage = "replace-route", "replace the route of a route table to --destination CIDR with a new target (--nic N, --peering P or --blackhole)"
+		name, usage = "replace-route", "replace the route of a route table to --destination CIDR with a new target (--nic N, --peering P, --gateway IGW or --blackhole)"
 	}
 	return &cli.Command{
 		Name:      name,
@@ -32,6 +32,7 @@ func routeCmd(replace bool) *cli.Command {
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination CIDR (e.g. 0.0.0.0/0)"},
 			&cli.StringFlag{Name: "nic", Usage: "target: an appliance NIC of the table's VPC (turn its source/destination check off)"},
 			&cli.StringFlag{Name: "peering", Usage: "target: a peering of the table's VPC (a blackhole until it is accepted)"},
+			&cli.StringFlag{Name: "gateway", Usage: "target: the internet gateway attached to the table's VPC (0.0.0.0/0 makes its subnets public)"},
 			&cli.BoolFlag{Name: "blackhole", Usage: "target: drop the destination's packets"},
 		),
 		Action: func(c *cli.Context) error {
@@ -39,9 +40,10 @@ func routeCmd(replace bool) *cli.Command {
 				return err
 			}
 			table := c.Args().First()
-			r := model.Route{Destination: c.String("destination"), NIC: c.String("nic"), Peering: c.String("peering"), Blackhole: c.Bool("blackhole")}
+			r := model.Route{Destination: c.String("destination"), NIC: c.String("nic"), Peering: c.String("peering"),
+				Gateway: c.String("gateway"), Blackhole: c.Bool("blackhole")}
 			targets := 0
-			for _, set := range []bool{r.NIC != "", r.Peering != "", r.Blackhole} {
+			for _, set := range []bool{r.NIC != "", r.Peering != "", r.Gateway != "", r.Blackhole} {
 				if set {
 					targets++
 				}
@@ -50,7 +52,7 @@ func routeCmd(replace bool) *cli.Command {
 			case r.Destination == "":
 				return fmt.Errorf("%s: --destination is required", name)
 			case targets != 1:
-				return fmt.Errorf("%s: give one target: --nic, --peering or --blackhole", name)
+				return fmt.Errorf("%s: give one target: --nic, --peering, --gateway or --blackhole", name)
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -201,13 +203,13 @@ func printRouteTables(format string, ts []client.RouteTable, single bool) error 
 }
 
 // routeRows are a table's routes as cells: destination, target, state
-// (with why a route to a NIC is a blackhole). Without computed states (an
+// (with why a route to a NIC, peering or gateway is a blackhole). Without computed states (an
 // older server), the stored routes, state unknown.
 func routeRows(t client.RouteTable) [][]string {
 	var out [][]string
 	if len(t.RouteStates) == 0 {
 		for _, r := range t.Routes {
-			out = append(out, []string{r.Destination, routeTarget(r.NIC, r.Peering, r.Blackhole, false), "?"})
+			out = append(out, []string{r.Destination, routeTarget(r.NIC, r.Peering, r.Gateway, r.Blackhole, false), "?"})
 		}
 		return out
 	}
@@ -216,12 +218,12 @@ func routeRows(t client.RouteTable) [][]string {
 		if s.Why != "" {
 			state += " (" + s.Why + ")"
 		}
-		out = append(out, []string{s.Destination, routeTarget(s.NIC, s.Peering, s.Blackhole, s.Local), state})
+		out = append(out, []string{s.Destination, routeTarget(s.NIC, s.Peering, s.Gateway, s.Blackhole, s.Local), state})
 	}
 	return out
 }
 
-func routeTarget(nic, peering string, blackhole, local bool) string {
+func routeTarget(nic, peering, gateway string, blackhole, local bool) string {
 	switch {
 	case local:
 		return "local"
@@ -229,6 +231,8 @@ func routeTarget(nic, peering string, blackhole, local bool) string {
 		return "blackhole"
 	case peering != "":
 		return "peering " + peering
+	case gateway != "":
+		return "gateway " + gateway
 	}
 	return "nic " + nic
 }

@@ -10,7 +10,6 @@ package routes
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -93,26 +92,6 @@ func setCheck(t *testing.T, nic string, on bool) {
 	})
 }
 
-// sh runs a command in a VM and fails the test if it fails.
-func sh(t *testing.T, v *labtest.VM, argv ...string) string {
-	t.Helper()
-	out, err := v.Exec(labtest.Ctx(t), argv...)
-	if err != nil {
-		t.Fatalf("%s: %s: %v: %s", v.Name(), strings.Join(argv, " "), err, out)
-	}
-	return out
-}
-
-// forwarder makes a VM an IPv4 router: it forwards what it receives for
-// other addresses back out of eth0 through its default route (its subnet's
-// gateway), without ICMP redirects.
-func forwarder(t *testing.T, v *labtest.VM) {
-	t.Helper()
-	sh(t, v, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
-		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf."+lab.VMIface+".send_redirects=0",
-		"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf."+lab.VMIface+".rp_filter=0")
-}
-
 // addLocal gives a VM another address (on lo, a /32), one the policy does
 // not know: it answers for it and may send from it. Its ARP requests keep
 // naming its own address as sender (arp_announce=2): port security takes
@@ -120,7 +99,7 @@ func forwarder(t *testing.T, v *labtest.VM) {
 // shows what happens otherwise).
 func addLocal(t *testing.T, v *labtest.VM, ip string) {
 	t.Helper()
-	sh(t, v, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf."+lab.VMIface+".arp_announce=2")
+	labtest.Sh(t, v, "sysctl", "-q", "-w", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf."+lab.VMIface+".arp_announce=2")
 	addLocalOnly(t, v, ip)
 }
 
@@ -129,7 +108,7 @@ func addLocal(t *testing.T, v *labtest.VM, ip string) {
 // it.
 func addLocalOnly(t *testing.T, v *labtest.VM, ip string) {
 	t.Helper()
-	sh(t, v, "ip", "addr", "add", ip+"/32", "dev", "lo")
+	labtest.Sh(t, v, "ip", "addr", "add", ip+"/32", "dev", "lo")
 }
 
 // routerMAC is the VPC's router MAC as the built policy has it.

@@ -40,7 +40,7 @@ func TestApplianceRouting(t *testing.T) {
 	})
 	v := env.Plug(t, "t1cli", "t1cli2", "t1srv", "t1oth", "t1fw")
 	cli, cli2, srv, oth, fw := v["t1cli"], v["t1cli2"], v["t1srv"], v["t1oth"], v["t1fw"]
-	forwarder(t, fw)
+	labtest.Forwarder(t, fw)
 	labtest.Serve(t, srv, "tcp:80", "udp:53")
 	labtest.Serve(t, oth, "tcp:80")
 	labtest.Serve(t, cli, "tcp:80")
@@ -291,7 +291,7 @@ func TestTargetDeletedIsBlackhole(t *testing.T) {
 	})
 	v := env.Plug(t, "t4cli", "t4srv", "t4oth", "t4fw")
 	cli, srv, oth, fw := v["t4cli"], v["t4srv"], v["t4oth"], v["t4fw"]
-	forwarder(t, fw)
+	labtest.Forwarder(t, fw)
 	labtest.Serve(t, srv, "udp:53")
 	// a→b goes through the appliance, b→a directly: exchanges a starts
 	// (the appliance sees their requests only; see
@@ -480,7 +480,7 @@ func TestAsymmetricAppliancePath(t *testing.T) {
 	})
 	v := env.Plug(t, "t8cli", "t8srv", "t8fw")
 	cli, srv, fw := v["t8cli"], v["t8srv"], v["t8fw"]
-	forwarder(t, fw)
+	labtest.Forwarder(t, fw)
 	labtest.Serve(t, srv, "tcp:80")
 	labtest.Serve(t, cli, "tcp:80")
 	at := labtest.Capture(t, fw, "icmp or tcp port 80")

@@ -9,11 +9,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +79,9 @@ type Env struct {
 	policy *model.Policy // file mode: the policy; store mode: what was first applied
 	srv    *serve.Server
 	pid    int
+
+	poolMu sync.Mutex
+	pools  map[netip.Prefix]bool // pool CIDRs routed on-link in the internet
 }
 
 // Up builds the lab for the policy in file and starts a controller for it.
@@ -119,7 +125,7 @@ func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Lab: l, opts: opts, log: opts.Log, policy: eff,
+	e := &Env{Lab: l, opts: opts, log: opts.Log, policy: eff, pools: poolsOf(eff),
 		PolicyPath: filepath.Join(opts.Dir, "policy.yaml"),
 		OpenFlow:   "unix:" + filepath.Join(opts.Dir, "of.sock"),
 		// OVS connects only to unix sockets inside its run directory; a
@@ -293,6 +299,50 @@ func (e *Env) writePolicy() error {
 		return fmt.Errorf("write policy: %w", err)
 	}
 	return os.Rename(tmp, e.PolicyPath)
+}
+
+// poolsOf returns the CIDRs of a policy's public IP pools.
+func poolsOf(p *model.Policy) map[netip.Prefix]bool {
+	out := map[netip.Prefix]bool{}
+	for _, pl := range p.PublicIPPools {
+		if c, err := netip.ParsePrefix(pl.CIDR); err == nil && c.Addr().Is4() {
+			out[c.Masked()] = true
+		}
+	}
+	return out
+}
+
+// SyncInternet makes the lab internet's on-link routes follow the current
+// policy's public IP pools, as an operator routes a pool to the gateways:
+// it routes the pools added since the lab came up (or the last call) and
+// unroutes those removed; routes added by other means stay. Without an
+// internet it does nothing. Policy changes do not call it by themselves
+// (labtest's do).
+func (e *Env) SyncInternet(ctx context.Context) error {
+	in := e.Lab.Internet()
+	if in == nil {
+		return nil
+	}
+	e.poolMu.Lock()
+	defer e.poolMu.Unlock()
+	want := poolsOf(e.Policy())
+	for _, c := range slices.SortedFunc(maps.Keys(e.pools), netip.Prefix.Compare) {
+		if !want[c] {
+			if err := in.DelOnLink(ctx, c); err != nil {
+				return err
+			}
+			delete(e.pools, c)
+		}
+	}
+	for _, c := range slices.SortedFunc(maps.Keys(want), netip.Prefix.Compare) {
+		if !e.pools[c] {
+			if err := in.AddOnLink(ctx, c); err != nil {
+				return err
+			}
+			e.pools[c] = true
+		}
+	}
+	return nil
 }
 
 // Controller returns the in-process controller (nil in daemon mode).

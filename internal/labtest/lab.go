@@ -1,8 +1,9 @@
 // Package labtest is the shared machinery of the lab test packages (e2e
 // packages that bring up one lab for all their tests): the lab's setup for
-// a TestMain, policy changes that undo themselves when a test ends, VMs,
-// servers and probes exchanging real packets, tcpdump captures, and the
-// flows and conntrack dump that explains a failure. Every test asserts
+// a TestMain, policy changes that undo themselves when a test ends, VMs
+// (and the lab's internet, behind gateway hosts' uplinks), servers and
+// probes exchanging real packets, tcpdump captures, and the flows and
+// conntrack dump that explains a failure. Every test asserts
 // what a policy lets through and what it stops, and waits for a change to
 // show by polling with a deadline.
 package labtest
@@ -41,6 +42,10 @@ type Options struct {
 	Store bool
 	// Settle is how long a change may take to show in the data plane.
 	Settle time.Duration
+	// Policy, if set, amends the starting policy (after Hosts): e.g. a
+	// host's uplink and public IP pools, which give the lab its internet
+	// (Lab.Internet) from the start.
+	Policy func(p *model.Policy)
 }
 
 // Lab is the running lab of a package (Env is set once Main brought it up).
@@ -82,6 +87,9 @@ func (l *Lab) run(m *testing.M) int {
 	for _, h := range l.opts.Hosts {
 		p.Hosts = append(p.Hosts, model.Host{Name: h})
 	}
+	if l.opts.Policy != nil {
+		l.opts.Policy(p)
+	}
 	name := lab.UniqueName(l.opts.Prefix)
 	l.Env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: name, Dir: dir, Log: log, Store: l.opts.Store, AuditInterval: time.Second, Ephemeral: true})
 	if err != nil {
@@ -118,7 +126,7 @@ func Must(t testing.TB, err error) {
 func (l *Lab) Update(t testing.TB, edit func(p *model.Policy)) {
 	t.Helper()
 	if l.opts.Store {
-		Must(t, l.UpdatePolicy(edit))
+		Must(t, l.update(edit))
 		return
 	}
 	if err := l.TryUpdate(edit); err != nil {
@@ -134,12 +142,37 @@ func (l *Lab) TryUpdate(edit func(p *model.Policy)) error {
 	if _, err := model.Build(try); err != nil {
 		return fmt.Errorf("does not build: %w", err)
 	}
-	return l.UpdatePolicy(edit)
+	return l.update(edit)
+}
+
+// update changes the policy, then routes its public IP pools in the
+// internet (labrun.Env.SyncInternet).
+func (l *Lab) update(edit func(p *model.Policy)) error {
+	if err := l.UpdatePolicy(edit); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return l.SyncInternet(ctx)
+}
+
+// Internet returns the lab's internet, failing the test if the lab has
+// none (no host of the starting policy has an uplink; see Options.Policy).
+// It is an Endpoint: servers, probes and streams run in it, and probes to
+// it go to its address on the uplink network unless At picks another (e.g.
+// labpolicy.FarInternetHost).
+func (l *Lab) Internet(t testing.TB) *lab.Internet {
+	t.Helper()
+	in := l.Lab.Internet()
+	if in == nil {
+		t.Fatal("the lab has no internet: no host of the starting policy has an uplink (labtest.Options.Policy)")
+	}
+	return in
 }
 
 // names is the set of object names of each kind in a policy.
 type names struct {
-	accounts, vpcs, subnets, nics, groups, tables, peerings map[string]bool
+	accounts, vpcs, subnets, nics, groups, tables, peerings, igws, pools, pips map[string]bool
 }
 
 func namesOf(p *model.Policy) names {
@@ -158,6 +191,9 @@ func namesOf(p *model.Policy) names {
 		set(len(p.SecurityGroups), func(i int) string { return p.SecurityGroups[i].Name }),
 		set(len(p.RouteTables), func(i int) string { return p.RouteTables[i].Name }),
 		set(len(p.Peerings), func(i int) string { return p.Peerings[i].Name }),
+		set(len(p.InternetGateways), func(i int) string { return p.InternetGateways[i].Name }),
+		set(len(p.PublicIPPools), func(i int) string { return p.PublicIPPools[i].Name }),
+		set(len(p.PublicIPs), func(i int) string { return p.PublicIPs[i].Name }),
 	}
 }
 
@@ -174,13 +210,14 @@ func added(before, after names) names {
 	}
 	return names{d(before.accounts, after.accounts), d(before.vpcs, after.vpcs), d(before.subnets, after.subnets),
 		d(before.nics, after.nics), d(before.groups, after.groups), d(before.tables, after.tables),
-		d(before.peerings, after.peerings)}
+		d(before.peerings, after.peerings), d(before.igws, after.igws), d(before.pools, after.pools),
+		d(before.pips, after.pips)}
 }
 
 // Create adds a test's objects in one change and, when the test ends,
-// removes them again in one change, with every NIC, group, route table and
-// peering of its VPCs, so that tests sharing the lab do not see each
-// other's objects.
+// removes them again in one change, with every NIC, group, route table,
+// peering and internet gateway of its VPCs and every public IP of its
+// pools, so that tests sharing the lab do not see each other's objects.
 func (l *Lab) Create(t testing.TB, edit func(p *model.Policy)) {
 	t.Helper()
 	var mine names
@@ -190,7 +227,12 @@ func (l *Lab) Create(t testing.TB, edit func(p *model.Policy)) {
 		mine = added(before, namesOf(p))
 	})
 	t.Cleanup(func() {
-		err := l.UpdatePolicy(func(p *model.Policy) {
+		err := l.update(func(p *model.Policy) {
+			p.PublicIPs = slices.DeleteFunc(p.PublicIPs, func(o model.PublicIP) bool { return mine.pips[o.Name] || mine.pools[o.Pool] })
+			p.PublicIPPools = slices.DeleteFunc(p.PublicIPPools, func(o model.PublicIPPool) bool { return mine.pools[o.Name] })
+			p.InternetGateways = slices.DeleteFunc(p.InternetGateways, func(o model.InternetGateway) bool {
+				return mine.igws[o.Name] || mine.vpcs[o.VPC]
+			})
 			p.Peerings = slices.DeleteFunc(p.Peerings, func(o model.Peering) bool {
 				return mine.peerings[o.Name] || mine.vpcs[o.VPC] || mine.vpcs[o.PeerVPC]
 			})
@@ -279,8 +321,9 @@ func (l *Lab) Plug(t testing.TB, nics ...string) map[string]*VM {
 	return out
 }
 
-// Capture starts a tcpdump in a VM, stopped when the test ends.
-func Capture(t testing.TB, v *VM, filter string) *lab.Capture {
+// Capture starts a tcpdump in a VM (on eth0) or the internet (on its
+// bridge), stopped when the test ends.
+func Capture(t testing.TB, v Endpoint, filter string) *lab.Capture {
 	t.Helper()
 	c, err := v.Capture(Ctx(t), filter)
 	Must(t, err)
@@ -366,6 +409,20 @@ func (l *Lab) Dump(t testing.TB, why string) {
 		}
 		t.Logf("flows and conntrack of %s: %s", h.Name(), f)
 	}
+	if in := l.Lab.Internet(); in != nil {
+		var b strings.Builder
+		fmt.Fprintf(&b, "# %s: %s at %s\n", t.Name(), why, time.Now().Format(time.RFC3339Nano))
+		for _, argv := range [][]string{{"ip", "addr"}, {"ip", "route"}, {"ip", "neigh"}, {"bridge", "fdb", "show", "br", in.Bridge()}} {
+			out, err := in.Exec(ctx, argv...)
+			fmt.Fprintf(&b, "# %s (%v)\n%s", strings.Join(argv, " "), err, out)
+		}
+		f := filepath.Join(base, file+"-internet.txt")
+		if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+			t.Logf("dump: %v", err)
+		} else {
+			t.Logf("internet: %s", f)
+		}
+	}
 	if l.opts.Store {
 		return
 	}
@@ -375,4 +432,25 @@ func (l *Lab) Dump(t testing.TB, why string) {
 			t.Logf("policy: %s", f)
 		}
 	}
+}
+
+// Sh runs a command in an endpoint's namespace and fails the test if it
+// fails.
+func Sh(t testing.TB, v Endpoint, argv ...string) string {
+	t.Helper()
+	out, err := v.Exec(Ctx(t), argv...)
+	if err != nil {
+		t.Fatalf("%s: %s: %v: %s", v.Name(), strings.Join(argv, " "), err, out)
+	}
+	return out
+}
+
+// Forwarder makes a VM an IPv4 router: it forwards what it receives for
+// other addresses back out of its NIC through its default route (its
+// subnet's gateway), without ICMP redirects.
+func Forwarder(t testing.TB, v *VM) {
+	t.Helper()
+	Sh(t, v, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf."+lab.VMIface+".send_redirects=0",
+		"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf."+lab.VMIface+".rp_filter=0")
 }

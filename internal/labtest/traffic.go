@@ -181,16 +181,42 @@ type VM struct {
 	Addr string
 }
 
-// proc is a background process in a VM's namespace, killed by its PID when
-// the test ends.
+// Endpoint is where servers, probes, streams and captures run: a VM (*VM)
+// or the lab's internet (*lab.Internet, from Lab.Internet). Probes to an
+// endpoint go to its primary address (a VM's Addr; the internet's address
+// on the uplink network) unless At says otherwise.
+type Endpoint interface {
+	Name() string
+	Netns() string
+	IP() netip.Addr
+	Exec(ctx context.Context, argv ...string) (string, error)
+	Ping(ctx context.Context, dst netip.Addr, o lab.PingOpts) (lab.PingResult, error)
+	Capture(ctx context.Context, filter string) (*lab.Capture, error)
+}
+
+var (
+	_ Endpoint = (*VM)(nil)
+	_ Endpoint = (*lab.Internet)(nil)
+)
+
+// addrOf is an endpoint's primary address as text.
+func addrOf(e Endpoint) string {
+	if v, ok := e.(*VM); ok {
+		return v.Addr
+	}
+	return e.IP().String()
+}
+
+// proc is a background process in an endpoint's namespace, killed by its
+// PID when the test ends.
 type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// startIn starts a python script in the VM and calls onLine for every line
-// it prints; it is killed (by PID) at the end of the test.
-func startIn(t testing.TB, v *VM, script string, onLine func(string), args ...string) *proc {
+// startIn starts a python script in the endpoint and calls onLine for
+// every line it prints; it is killed (by PID) at the end of the test.
+func startIn(t testing.TB, v Endpoint, script string, onLine func(string), args ...string) *proc {
 	t.Helper()
 	argv := append([]string{"netns", "exec", v.Netns(), python, "-u", "-c", script}, args...)
 	cmd := exec.Command("ip", argv...) // ip netns exec execs python: same PID
@@ -221,10 +247,10 @@ func (p *proc) stop() {
 	_ = p.cmd.Wait()
 }
 
-// Serve starts an echo server in the VM on the given "tcp:N", "udp:N" and
+// Serve starts an echo server in the endpoint on the given "tcp:N", "udp:N" and
 // "raw:PROTO" sockets and waits until they are bound, so that a probe's
 // result says what the network did, not that the server was late.
-func Serve(t testing.TB, v *VM, sockets ...string) {
+func Serve(t testing.TB, v Endpoint, sockets ...string) {
 	t.Helper()
 	ready := make(chan struct{})
 	var once sync.Once
@@ -258,12 +284,13 @@ const (
 
 const probeTimeout = time.Second
 
-// Probe is one kind of exchange between two VMs; its OK, Blocked and
-// Refused make the expectations Expect checks.
+// Probe is one kind of exchange between two endpoints (VMs, or a VM and
+// the internet); its OK, Blocked and Refused make the expectations Expect
+// checks.
 type Probe struct {
-	from  *VM
+	from  Endpoint
 	proto string // tcp, udp, ping, icmpts, raw
-	to    *VM
+	to    Endpoint
 	port  int    // port, or IP protocol for raw
 	src   string // source address ("": the primary one)
 	dst   string // destination address ("": the primary one of to)
@@ -290,13 +317,13 @@ func (p Probe) String() string {
 // At returns the probe sent to another of the destination's addresses.
 func (p Probe) At(dst string) Probe { p.dst = dst; return p }
 
-// Via returns the probe sent from another of the VM's addresses.
+// Via returns the probe sent from another of the sender's addresses.
 func (p Probe) Via(src string) Probe { p.src = src; return p }
 
 // Bytes returns the probe with a datagram of n bytes (udp).
 func (p Probe) Bytes(n int) Probe { p.size = n; return p }
 
-func (p Probe) dstIP() string { return cmp.Or(p.dst, p.to.Addr) }
+func (p Probe) dstIP() string { return cmp.Or(p.dst, addrOf(p.to)) }
 
 func (p Probe) run(ctx context.Context) string {
 	if p.proto == "ping" {
@@ -324,20 +351,24 @@ func (p Probe) run(ctx context.Context) string {
 }
 
 // TCP connects, sends a line and reads it back.
-func TCP(from, to *VM, port int) Probe { return Probe{from: from, proto: "tcp", to: to, port: port} }
+func TCP(from, to Endpoint, port int) Probe {
+	return Probe{from: from, proto: "tcp", to: to, port: port}
+}
 
 // UDP sends a datagram from a connected socket and reads the echo.
-func UDP(from, to *VM, port int) Probe { return Probe{from: from, proto: "udp", to: to, port: port} }
+func UDP(from, to Endpoint, port int) Probe {
+	return Probe{from: from, proto: "udp", to: to, port: port}
+}
 
 // Ping is one ICMP echo.
-func Ping(from, to *VM) Probe { return Probe{from: from, proto: "ping", to: to} }
+func Ping(from, to Endpoint) Probe { return Probe{from: from, proto: "ping", to: to} }
 
 // ICMPTimestamp is an ICMP exchange other than echo (type 13 → 14).
-func ICMPTimestamp(from, to *VM) Probe { return Probe{from: from, proto: "icmpts", to: to} }
+func ICMPTimestamp(from, to Endpoint) Probe { return Probe{from: from, proto: "icmpts", to: to} }
 
 // RawIP is an exchange of IP packets of protocol proto (neither TCP, UDP
 // nor ICMP; conntrack tracks it generically) with a server on "raw:PROTO".
-func RawIP(from, to *VM, proto int) Probe {
+func RawIP(from, to Endpoint, proto int) Probe {
 	return Probe{from: from, proto: "raw", to: to, port: proto}
 }
 
@@ -447,10 +478,10 @@ type Stream struct {
 	p    *proc
 }
 
-// OpenStream connects from one VM to a TCP echo server in another and
-// waits until lines come back; the connection ends with the test, or at
-// Close.
-func (l *Lab) OpenStream(t testing.TB, from, to *VM, port int) *Stream {
+// OpenStream connects from one endpoint to a TCP echo server in another
+// (at its primary address) and waits until lines come back; the
+// connection ends with the test, or at Close.
+func (l *Lab) OpenStream(t testing.TB, from, to Endpoint, port int) *Stream {
 	t.Helper()
 	s := &Stream{Name: fmt.Sprintf("stream %s → %s tcp %d", from.Name(), to.Name(), port), l: l}
 	s.p = startIn(t, from, streamPy, func(line string) {
@@ -464,7 +495,7 @@ func (l *Lab) OpenStream(t testing.TB, from, to *VM, port int) *Stream {
 				s.end = line
 			}
 		}
-	}, to.Addr, strconv.Itoa(port))
+	}, addrOf(to), strconv.Itoa(port))
 	s.WaitMore(t, 0, 5)
 	return s
 }
@@ -504,7 +535,7 @@ func (s *Stream) Close() { s.p.stop() }
 
 // TTLs pings n times and returns the TTLs of the replies (all must come):
 // how many routers a path crossed.
-func TTLs(t testing.TB, from *VM, to string, n int) []int {
+func TTLs(t testing.TB, from Endpoint, to string, n int) []int {
 	t.Helper()
 	r, err := from.Ping(Ctx(t), netip.MustParseAddr(to), lab.PingOpts{Count: n, Interval: 100 * time.Millisecond, Timeout: 2 * time.Second})
 	Must(t, err)

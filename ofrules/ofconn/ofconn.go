@@ -3,7 +3,8 @@
 // "unix:"). It accepts connections on any net.Listener (TCP, unix socket,
 // tls.NewListener), performs the hello/features handshake, answers and
 // sends echoes (closing dead connections), correlates replies and errors by
-// xid, and offers atomic bundles, complete flow dumps and barriers.
+// xid, and offers atomic bundles, complete flow dumps, barriers, and
+// packet-in delivery and packet-out (packetio.go).
 //
 // Framing is done here, in a single reader per connection, so messages are
 // handled in the order the switch sent them (libOpenflow's MessageStream
@@ -92,6 +93,9 @@ type Config struct {
 	// (FragNormal, or FragNXMatch to match nw_frag and see the ports of
 	// first fragments). It is a switch-wide setting.
 	FragMode uint16
+	// PacketInQueue is how many packet-ins per switch may wait for the
+	// PacketInHandler before further ones are dropped (default 128).
+	PacketInQueue int
 }
 
 // IP fragment handling modes (OFPC_FRAG_*; nx-match is OVS's extension).
@@ -121,13 +125,17 @@ func (c Config) withDefaults() Config {
 	if c.MissSendLen == 0 {
 		c.MissSendLen = 128
 	}
+	if c.PacketInQueue <= 0 {
+		c.PacketInQueue = 128
+	}
 	return c
 }
 
 // Handler is told about switches. Connected is called once the handshake
 // is done and the switch is usable; Disconnected after the connection is
 // gone (Done closed), and only after Connected has returned. Both run on
-// the connection's own goroutine: do not block in them for long.
+// the connection's own goroutine: do not block in them for long. A Handler
+// that also implements PacketInHandler receives packet-ins.
 type Handler interface {
 	Connected(sw *Switch)
 	Disconnected(sw *Switch)
@@ -190,15 +198,28 @@ func serveConn(ctx context.Context, c net.Conn, cfg Config, h Handler) {
 	}
 	s.log = s.log.WithField("dpid", fmt.Sprintf("%016x", s.dpid))
 	s.log.Info("switch connected")
+	ph, wantPins := h.(PacketInHandler)
+	if wantPins {
+		s.pins = make(chan PacketIn, cfg.PacketInQueue) // before the reader starts
+	}
 	go s.readLoop()
 	go s.watchdog()
 	stop := context.AfterFunc(ctx, func() { s.closeWith(fmt.Errorf("controller shutting down: %w", context.Cause(ctx))) })
 	defer stop()
 	h.Connected(s)
+	// Packet-ins that arrived during Connected waited in the queue. The
+	// last PacketIn call has returned before Disconnected is called.
+	pinsStopped := closedChan
+	if wantPins {
+		pinsStopped = s.deliverPacketIns(ph)
+	}
 	<-s.done
+	<-pinsStopped
 	s.log.WithError(s.Err()).Info("switch disconnected")
 	h.Disconnected(s)
 }
+
+var closedChan = func() <-chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // frame is one OpenFlow message, header included.
 type frame []byte
@@ -272,6 +293,9 @@ type Switch struct {
 	bundleID  atomic.Uint32
 
 	lastRecv atomic.Int64 // unix nanos of the last message received
+
+	pins       chan PacketIn // nil when the handler takes no packet-ins
+	pinDropped atomic.Uint64
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -388,18 +412,27 @@ func (s *Switch) write(ctx context.Context, msgs ...[]byte) error {
 	return nil
 }
 
-func (s *Switch) register(xid uint32, buf int) *waiter {
+func (s *Switch) register(xid uint32, buf int) *waiter { return s.registerN(xid, 1, buf) }
+
+func (s *Switch) unregister(xid uint32, w *waiter) { s.unregisterN(xid, 1, w) }
+
+// registerN registers one waiter for the n xids from xid.
+func (s *Switch) registerN(xid uint32, n, buf int) *waiter {
 	w := &waiter{ch: make(chan frame, buf), gone: make(chan struct{})}
 	s.pmu.Lock()
-	s.pending[xid] = w
+	for i := range uint32(n) {
+		s.pending[xid+i] = w
+	}
 	s.pmu.Unlock()
 	return w
 }
 
-func (s *Switch) unregister(xid uint32, w *waiter) {
+func (s *Switch) unregisterN(xid uint32, n int, w *waiter) {
 	s.pmu.Lock()
-	if s.pending[xid] == w {
-		delete(s.pending, xid)
+	for i := range uint32(n) {
+		if s.pending[xid+i] == w {
+			delete(s.pending, xid+i)
+		}
 	}
 	s.pmu.Unlock()
 	close(w.gone)
@@ -594,7 +627,10 @@ func (s *Switch) dispatch(f frame) {
 		// to us while we wait for the write lock.
 		go func() { _ = s.write(context.Background(), reply) }()
 		return
-	case typePacketIn, typeFlowRemoved, typePortStatus, typeRoleStatus, typeTableStatus, typeExperimenter:
+	case typePacketIn:
+		s.enqueuePacketIn(f)
+		return
+	case typeFlowRemoved, typePortStatus, typeRoleStatus, typeTableStatus, typeExperimenter:
 		s.log.WithField("type", f.typ()).Debug("ignoring asynchronous message")
 		return
 	}

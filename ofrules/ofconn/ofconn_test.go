@@ -111,16 +111,21 @@ func quietLog(t *testing.T) logrus.FieldLogger {
 
 // serveFake starts Serve on a TLS listener and dials it as a fake switch.
 func serveFake(t *testing.T, cfg Config) (*recorder, *fakeSwitch) {
+	rec := newRecorder()
+	return rec, serveFakeWith(t, cfg, rec)
+}
+
+// serveFakeWith is serveFake with the given handler.
+func serveFakeWith(t *testing.T, cfg Config, h Handler) *fakeSwitch {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tln := tls.NewListener(ln, selfSignedTLS(t))
-	rec := newRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg.Log = quietLog(t)
-	go func() { done <- Serve(ctx, tln, cfg, rec) }()
+	go func() { done <- Serve(ctx, tln, cfg, h) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -137,7 +142,7 @@ func serveFake(t *testing.T, cfg Config) (*recorder, *fakeSwitch) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return rec, &fakeSwitch{t: t, c: c, r: bufio.NewReader(c)}
+	return &fakeSwitch{t: t, c: c, r: bufio.NewReader(c)}
 }
 
 func flowDescOf(t *testing.T, f ofrules.Flow) []byte {

@@ -1,6 +1,7 @@
 package ofconn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,18 +27,50 @@ import (
 	"github.com/openvpc/openvpc/ofrules/internal/flowtest"
 )
 
-// recorder is a Handler that forwards events to channels.
+// recorder is a Handler (and PacketInHandler) that forwards events to
+// channels. Packet-ins that nobody reads are dropped.
 type recorder struct {
 	connected    chan *Switch
 	disconnected chan *Switch
+	pins         chan recordedPacketIn
+}
+
+type recordedPacketIn struct {
+	sw *Switch
+	pi PacketIn
 }
 
 func newRecorder() *recorder {
-	return &recorder{connected: make(chan *Switch, 64), disconnected: make(chan *Switch, 64)}
+	return &recorder{connected: make(chan *Switch, 64), disconnected: make(chan *Switch, 64),
+		pins: make(chan recordedPacketIn, 64)}
 }
 
 func (r *recorder) Connected(sw *Switch)    { r.connected <- sw }
 func (r *recorder) Disconnected(sw *Switch) { r.disconnected <- sw }
+
+func (r *recorder) PacketIn(sw *Switch, pi PacketIn) {
+	select {
+	case r.pins <- recordedPacketIn{sw, pi}:
+	default:
+	}
+}
+
+// waitPacketIn returns the next packet-in from sw (others are skipped).
+func (r *recorder) waitPacketIn(t testing.TB, sw *Switch, d time.Duration) PacketIn {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case p := <-r.pins:
+			if p.sw == sw {
+				return p.pi
+			}
+		case <-timeout:
+			t.Fatalf("no packet-in within %v", d)
+			return PacketIn{}
+		}
+	}
+}
 
 func (r *recorder) waitConnected(t testing.TB, d time.Duration) *Switch {
 	t.Helper()
@@ -681,4 +714,137 @@ func lockOSThread() { runtime.LockOSThread() }
 
 func setns(fd int) error {
 	return unix.Setns(fd, unix.CLONE_NEWNET)
+}
+
+// TestOVSPacketInOut sends ARP frames with PacketOut and receives them back
+// as packet-ins from flows with a controller action: through two patch
+// ports peered with each other (out of pb, in on pa), and from the kernel
+// through an internal port (the path of ARP replies from the wire).
+func TestOVSPacketInOut(t *testing.T) {
+	env := startOVS(t, "unix", Config{})
+	sw := env.rec.waitConnected(t, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const (
+		portA, portB, portK = 11, 12, 13
+		pinCookie           = 0x0e00000000000001
+		kernCookie          = 0x0e00000000000002
+		shortCookie         = 0x0e00000000000003
+	)
+	if _, err := env.ovs.Vsctl(ctx,
+		"add-port", env.bridge, "pa", "--", "set", "interface", "pa", "type=patch", "options:peer=pb", fmt.Sprintf("ofport_request=%d", portA),
+		"--", "add-port", env.bridge, "pb", "--", "set", "interface", "pb", "type=patch", "options:peer=pa", fmt.Sprintf("ofport_request=%d", portB),
+		"--", "add-port", env.bridge, "pk", "--", "set", "interface", "pk", "type=internal", fmt.Sprintf("ofport_request=%d", portK)); err != nil {
+		t.Fatal(err)
+	}
+	arp := func(in uint32, table uint8, cookie uint64) ofrules.Flow {
+		return ofrules.Flow{Table: table, Priority: 100, Cookie: cookie,
+			Match:   ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(in)), ofrules.Exact(ofrules.EthType, ofrules.EthTypeARP)),
+			Actions: []ofrules.Action{ofrules.Controller{MaxLen: 1500}}}
+	}
+	flows := []ofrules.Flow{
+		arp(portA, 0, pinCookie),
+		// Through another table, to see the table id.
+		{Table: 0, Priority: 100, Cookie: kernCookie, Match: ofrules.NewMatch(ofrules.Exact(ofrules.InPort, portK)),
+			Actions: []ofrules.Action{ofrules.Goto{Table: 7}}},
+		arp(portK, 7, kernCookie),
+		// ARP replies on pa, asking for the first 20 bytes only.
+		{Table: 0, Priority: 200, Cookie: shortCookie,
+			Match: ofrules.NewMatch(ofrules.Exact(ofrules.InPort, portA), ofrules.Exact(ofrules.EthType, ofrules.EthTypeARP),
+				ofrules.Exact(ofrules.ArpOp, 2)),
+			Actions: []ofrules.Action{ofrules.Controller{MaxLen: 20}}},
+	}
+	if err := sw.Bundle(ctx, adds(flows)); err != nil {
+		t.Fatal(err)
+	}
+
+	// An IPv4 frame out of pb comes in on pa but matches no flow: no
+	// packet-in (a table miss drops in OpenFlow 1.3+). PacketOut returns
+	// after its barrier, so the next packet-in is the ARP's.
+	ipv4 := hexBytes(t, "ffffffffffff 020b00000001 0800 45000014000100004011 0000 0a4200010a420002"+strings.Repeat("00", 26))
+	if err := sw.PacketOut(ctx, 0, portB, ipv4); err != nil {
+		t.Fatal(err)
+	}
+	req := arpFrame(1, testMAC1, testIP1, [6]byte{}, testIP2)
+	if err := sw.PacketOut(ctx, 0, portB, req); err != nil {
+		t.Fatal(err)
+	}
+	pi := env.rec.waitPacketIn(t, sw, 10*time.Second)
+	t.Logf("packet-in via patch ports: %+v", pi)
+	if pi.InPort != portA || pi.TableID != 0 || pi.Cookie != pinCookie || pi.TotalLen != uint16(len(req)) || !bytes.Equal(pi.Data, req) {
+		t.Errorf("packet-in %+v\nwant in_port %d, table 0, cookie %#x, data %x", pi, portA, uint64(pinCookie), req)
+	}
+	// OVS reports output:CONTROLLER reached while executing a packet-out
+	// as OFPR_PACKET_OUT, even behind a patch port.
+	if pi.Reason != ReasonPacketOut && pi.Reason != ReasonApplyAction {
+		t.Errorf("reason %d", pi.Reason)
+	}
+
+	// The controller action's max_len would truncate the frame, but OVS
+	// 3.1 sends the whole frame anyway (it no longer buffers packets).
+	reply := arpFrame(2, testMAC1, testIP1, [6]byte{2, 0, 0, 0, 0, 9}, testIP2)
+	if err := sw.PacketOut(ctx, 0, portB, reply); err != nil {
+		t.Fatal(err)
+	}
+	pi = env.rec.waitPacketIn(t, sw, 10*time.Second)
+	t.Logf("packet-in for controller max_len=20: %d of %d bytes", len(pi.Data), pi.TotalLen)
+	if pi.InPort != portA || pi.Cookie != shortCookie || pi.TotalLen != uint16(len(reply)) || len(pi.Data) < 20 ||
+		!bytes.Equal(pi.Data, reply[:len(pi.Data)]) {
+		t.Errorf("packet-in %+v", pi)
+	}
+
+	// Frames from the kernel: it sends ARP requests out of pk when asked
+	// to reach a neighbour. These are OFPR_APPLY_ACTION packet-ins with
+	// OVS's default asynchronous configuration.
+	ns := env.ovs.Netns()
+	for _, args := range [][]string{
+		{"ip", "link", "set", "pk", "address", "02:0b:00:00:00:0d", "up"},
+		{"ip", "addr", "add", "10.67.0.1/24", "dev", "pk"},
+	} {
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	pinged := make(chan struct{})
+	go func() {
+		defer close(pinged)
+		_ = exec.Command("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "10.67.0.2").Run()
+	}()
+	defer func() { <-pinged }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		pi = env.rec.waitPacketIn(t, sw, time.Until(deadline))
+		// The kernel may also send IPv6 neighbour discovery; only the ARP
+		// for 10.67.0.2 is ours.
+		if len(pi.Data) >= 42 && bytes.Equal(pi.Data[12:14], []byte{8, 6}) && bytes.Equal(pi.Data[38:42], []byte{10, 67, 0, 2}) {
+			break
+		}
+		t.Logf("other packet-in: %+v", pi)
+	}
+	t.Logf("packet-in from the kernel: %+v", pi)
+	if pi.InPort != portK || pi.TableID != 7 || pi.Cookie != kernCookie || pi.Reason != ReasonApplyAction ||
+		!bytes.Equal(pi.Data[6:12], []byte{2, 0xb, 0, 0, 0, 0xd}) || !bytes.Equal(pi.Data[28:32], []byte{10, 67, 0, 1}) ||
+		int(pi.TotalLen) != len(pi.Data) {
+		t.Errorf("kernel ARP packet-in %+v", pi)
+	}
+
+	// Errors from the switch are returned (OVS silently drops output to
+	// port 0 or to a port that does not exist).
+	var ofe *OFError
+	for _, c := range []struct{ in, out uint32 }{{0xffffff00, portB}, {0, 0xffffffff}} {
+		err := sw.PacketOut(ctx, c.in, c.out, req)
+		t.Logf("packet-out in_port %#x out %#x: %v", c.in, c.out, err)
+		if !errors.As(err, &ofe) {
+			t.Errorf("packet-out in_port %#x out %#x: want *OFError, got %v", c.in, c.out, err)
+		}
+	}
+	// The connection is still usable, and nothing was dropped.
+	if err := sw.PacketOut(ctx, portA, portB, req); err != nil {
+		t.Fatal(err)
+	}
+	if pi := env.rec.waitPacketIn(t, sw, 10*time.Second); pi.InPort != portA || !bytes.Equal(pi.Data, req) {
+		t.Errorf("packet-in %+v", pi)
+	}
+	if d := sw.PacketInsDropped(); d != 0 {
+		t.Errorf("%d packet-ins dropped", d)
+	}
 }

@@ -115,7 +115,7 @@ func (s *Switch) Trace(pkt Packet, opt Options) Result {
 // execute applies actions; it returns the next table, or ok=false when the
 // pipeline ends.
 func (s *Switch) execute(acts []ofrules.Action, p Packet, opt Options, res *Result, step *Step) (uint8, bool) {
-	for _, a := range acts {
+	for i, a := range acts {
 		switch a := a.(type) {
 		case ofrules.SetField:
 			mask := a.Mask
@@ -141,6 +141,12 @@ func (s *Switch) execute(acts []ofrules.Action, p Packet, opt Options, res *Resu
 		case ofrules.Goto:
 			return a.Table, true
 		case ofrules.Resubmit:
+			if i == len(acts)-1 {
+				// Last action: nothing comes back to this flow, so it
+				// reads as going on in that table (as goto_table does
+				// forward).
+				return a.Table, true
+			}
 			step.Notes = append(step.Notes, fmt.Sprintf("resubmit(,%d) not followed", a.Table))
 		case ofrules.CT:
 			zone := a.Zone
