@@ -292,3 +292,60 @@ func BenchmarkCompileRouteTables(b *testing.B) {
 		b.ReportMetric(float64(mods), "mods/change")
 	})
 }
+
+// gatewayPolicy: one VPC of 1,000 NICs on h1 and h2, each with a public IP,
+// a public subnet (0.0.0.0/0 → the gateway) and one gateway host h3.
+func gatewayBenchPolicy(n int) *model.Policy {
+	p := routeTablePolicy(1, 0)
+	p.Hosts = append(p.Hosts, model.Host{Name: "h3", UnderlayIP: "172.31.0.13",
+		Uplink: &model.Uplink{Interface: "eth1", IP: "198.51.100.2/24", NextHop: "198.51.100.1", NextHopMAC: "02:99:00:00:00:01"}})
+	p.InternetGateways = []model.InternetGateway{{Name: "igw", Account: "a", VPC: "v"}}
+	p.PublicIPPools = []model.PublicIPPool{{Name: "pool", CIDR: "203.0.0.0/16"}}
+	p.RouteTables[0].Routes = []model.Route{{Destination: "0.0.0.0/0", Gateway: "igw"}}
+	p.Subnets[0].CIDR = "10.0.0.0/20"
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("x%04d", i)
+		p.NICs = append(p.NICs, model.NIC{Name: name, Subnet: "s00", Host: fmt.Sprintf("h%d", 1+i%2), IP: fmt.Sprintf("10.0.%d.%d", 1+i/200, 10+i%200)})
+		p.PublicIPs = append(p.PublicIPs, model.PublicIP{Name: "p" + name, Pool: "pool", Address: fmt.Sprintf("203.0.%d.%d", i/200, 10+i%200), NIC: name})
+	}
+	return p
+}
+
+func BenchmarkCompileGateway(b *testing.B) {
+	pol := gatewayBenchPolicy(1000)
+	for _, host := range []string{"h3", "h1"} {
+		b.Run("publicips=1000/"+host, func(b *testing.B) {
+			s := boundSnapshot(b, pol)
+			b.ReportAllocs()
+			var fs *ofrules.FlowSet
+			for i := 0; i < b.N; i++ {
+				var err error
+				if fs, err = Compile(s, host); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(fs.Len()), "flows/host")
+		})
+	}
+	b.Run("publicips=1000/associate", func(b *testing.B) {
+		installed, err := Compile(boundSnapshot(b, pol), "h3")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		var mods int
+		for i := 0; i < b.N; i++ {
+			p := pol.Clone()
+			p.PublicIPs[0].NIC = ""
+			for _, pp := range []*model.Policy{p, pol} {
+				fs, err := Compile(boundSnapshot(b, pp), "h3")
+				if err != nil {
+					b.Fatal(err)
+				}
+				mods = len(ofrules.Diff(installed, fs))
+				installed = fs
+			}
+		}
+		b.ReportMetric(float64(mods), "mods/change")
+	})
+}

@@ -13,10 +13,24 @@ trap 'rm -rf "$out"; bin/openvpc lab down --name bench >/dev/null 2>&1 || true' 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) exit; if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
+# Internet gateway throughput: iperf3 TCP for 10 s, VM → internet host through
+# the gateway host (tunnel, 1:1 NAT, uplink) against VM → VM across hosts.
+igw() {
+  for i in $(seq "$RUNS"); do
+    go test -count=1 -run TestGatewayThroughput -v ./e2e/igw -args -perf 2>/dev/null | grep RESULT >> "$out/igw.txt"
+  done
+  inet=$(sed -n 's/.*vm-internet-gbps=\([0-9.]*\).*/\1/p' "$out/igw.txt" | median)
+  vmvm=$(sed -n 's/.*vm-vm-gbps=\([0-9.]*\).*/\1/p' "$out/igw.txt" | median)
+  echo
+  echo "iperf3 TCP, 10 s: VM → internet host through the gateway host: median $inet Gbit/s; VM → VM across hosts: $vmvm Gbit/s (runs: $(grep -c RESULT "$out/igw.txt"))"
+}
+
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# date: $(date -u +%Y-%m-%dT%H:%MZ), $(go version | cut -d' ' -f3), $(ovs-vswitchd --version | head -1)"
 echo "# runs: $RUNS (median)"
 echo
+# ONLY=igw runs just that section.
+if [ "${ONLY:-}" = igw ]; then igw; exit 0; fi
 
 go test -run '^$' -bench 'BenchmarkCompile' -benchmem -count "$RUNS" ./pipelines > "$out/compile.txt"
 go test -run '^$' -bench 'BenchmarkEncode100k|BenchmarkDecode100k' -count "$RUNS" ./ofrules > "$out/codec.txt"
@@ -72,3 +86,5 @@ med=$(sed -n 's/.*median=\([0-9.]*\)ms.*/\1/p' "$out/api.txt" | median)
 p99=$(sed -n 's/.*p99=\([0-9.]*\)ms.*/\1/p' "$out/api.txt" | median)
 echo
 echo "API: $rate NIC creates/s with 8 concurrent clients; API write → flow on a lab switch: median $med ms, p99 $p99 ms (200 changes; medians over runs)"
+
+igw
