@@ -46,6 +46,7 @@ func Checks() []Check {
 		{"DHCP server reply from a VM dropped", dhcpServerReply},
 		{"secondary IP added live is reachable and usable", secondaryIPLive},
 		{"security group admits only its rule's port", securityGroup},
+		{"public IP: out through the internet gateway, seen from its public address", internetGateway},
 		{"controller restart loses no packet (10 ms ping)", controllerRestart},
 		{"ovs-vswitchd restart: forwarding restored", vswitchdRestart},
 	}
