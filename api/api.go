@@ -1,5 +1,6 @@
 // Package api is OpenVPC's tenant HTTP JSON API: CRUD of accounts, VPCs,
-// subnets, NICs, hosts, security groups (with AWS-like verbs for rules,
+// subnets, NICs, hosts (with their tunnel kinds and MTUs), the deployment's
+// settings, security groups (with AWS-like verbs for rules,
 // grants and NIC membership), route tables (with verbs for routes,
 // subnet associations and NICs' source/destination check), peerings
 // (accept), internet gateways (attach, detach), public IP pools and public

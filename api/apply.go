@@ -73,6 +73,9 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		if len(doc.PublicIPPools) > 0 {
 			return denied("public_ip_pools", "only an admin may apply public IP pools")
 		}
+		if doc.Settings != nil {
+			return denied("settings", "only an admin may apply settings")
+		}
 	}
 	for _, check := range []func() error{
 		func() error { return duplicates(accountKind, doc.Accounts) },
@@ -99,6 +102,7 @@ func (s *server) apply(w http.ResponseWriter, r *http.Request, pr Principal) err
 		// (Routes may target NICs of the document: their check runs once
 		// everything is in place.)
 		for _, step := range []func() error{
+			func() error { upsertSettings(t, doc.Settings, &changes); return nil },
 			func() error { return upsert(t, accountKind, doc.Accounts, &changes) },
 			func() error { return upsert(t, hostKind, doc.Hosts, &changes) },
 			func() error { return upsert(t, publicIPPoolKind, doc.PublicIPPools, &changes) },

@@ -273,7 +273,7 @@ const hiddenPublicIPName = "other-account-public-ip-"
 //   - internet gateways the principal sees, and those attached to the
 //     VPCs there, are there.
 func (v *view) restricted(touched map[ref]bool) *model.Policy {
-	out := &model.Policy{Hosts: v.p.Hosts, PublicIPPools: v.p.PublicIPPools}
+	out := &model.Policy{Hosts: v.p.Hosts, PublicIPPools: v.p.PublicIPPools, Settings: v.p.Settings}
 	accounts := map[string]bool{v.pr.Account: true}
 	vpcs := map[string]bool{}
 	for _, x := range v.p.VPCs {
@@ -412,8 +412,8 @@ func (v *view) restricted(touched map[ref]bool) *model.Policy {
 
 // visiblePolicy is what the principal may export: everything for an admin,
 // else the VPCs, subnets, NICs, security groups, route tables, peerings,
-// internet gateways and public IPs it sees (not public IP pools: like
-// hosts, they are the admin's).
+// internet gateways and public IPs it sees (not public IP pools or the
+// settings: like hosts, they are the admin's to apply).
 func (v *view) visiblePolicy() *model.Policy {
 	if v.pr.Admin {
 		return v.p
@@ -494,7 +494,7 @@ var hostKind = &kind[model.Host]{
 	name:    func(o *model.Host) string { return o.Name },
 	setName: func(o *model.Host, n string) { o.Name = n },
 	visible: func(v *view, o *model.Host) bool { return false },
-	merge:   func(v *view, old, o *model.Host) error { return nil },
+	merge:   mergeHost,
 	users: func(p *model.Policy, name string) []ref {
 		var out []ref
 		for _, x := range p.NICs {
@@ -504,6 +504,9 @@ var hostKind = &kind[model.Host]{
 		}
 		return out
 	},
+	present:       presentHost,
+	computed:      hostComputed,
+	presentSchema: "HostStatus",
 }
 
 var vpcKind = &kind[model.VPC]{
@@ -643,6 +646,10 @@ var nicKind = &kind[model.NIC]{
 	setName:  func(o *model.NIC, n string) { o.Name = n },
 	visible:  func(v *view, o *model.NIC) bool { return v.nicVisible(o) },
 	writable: func(v *view, o *model.NIC) bool { return v.nicOwner(o) == v.pr.Account },
+	// mtu: its host's VM MTU.
+	present:       presentNIC,
+	computed:      []string{"mtu"},
+	presentSchema: "NICStatus",
 	merge: func(v *view, old, o *model.NIC) error {
 		if len(o.SecondaryIPs) == 0 {
 			o.SecondaryIPs = nil
@@ -760,6 +767,8 @@ func normalize[T any](x T) T {
 		o.Grants = nilIfEmpty(o.Grants)
 	case *model.RouteTable:
 		o.Routes = nilIfEmpty(o.Routes)
+	case *model.Host:
+		o.Encaps = nilIfEmpty(o.Encaps)
 	}
 	return x
 }

@@ -42,9 +42,18 @@ var fieldDocs = map[string]string{
 	"NIC.port_key":                      "Data-plane key, assigned (only an admin may choose it). Immutable once assigned.",
 	"NIC.ct_zone":                       "Conntrack zone on the NIC's host, assigned (only an admin may choose it); reassigned when the NIC moves to another host.",
 	"Host.underlay_ip":                  "IPv4 address tunnels use.",
-	"Host.encap":                        "vxlan (default), gre or geneve.",
+	"Host.encaps":                       "Tunnel kinds the host can use (vxlan, geneve, gre, stt), overriding the deployment's (settings encaps); empty: the deployment's. A pair of hosts uses the first kind of the deployment's order that both can use.",
+	"Host.encap":                        "Older single-kind form of encaps (vxlan, geneve, gre or stt); not together with encaps.",
+	"Host.underlay_mtu":                 "MTU of the host's underlay network, 576-65535; default 1500. Less the tunnel overhead, it gives the VMs' MTU.",
 	"Host.ovsdb":                        "OVSDB endpoint the controller dials (unix:/path or tcp:ip:port).",
-	"Host.datapath_type":                "netdev (default) or system.",
+	"Host.datapath_type":                "netdev (default) or system. stt is unusable on netdev (reported in problems).",
+	"HostStatus.usable_encaps":          "Computed, read-only: the kinds configured for the host (its encaps, else the deployment's) that its datapath can send with.",
+	"HostStatus.vm_mtu":                 "Computed, read-only: the MTU its VMs' NICs must use: the smallest, over its peers, of the two underlay MTUs less the overhead of the pair's kind (vxlan, geneve 50; gre 42; stt 58).",
+	"HostStatus.problems":               "Computed, read-only: why some of its traffic cannot flow (a kind its datapath cannot send with, no kind in common with a peer).",
+	"HostStatus.tunnels":                "Computed, read-only: the tunnel kind used with each peer host.",
+	"NICStatus.mtu":                     "Computed, read-only: the MTU the VM must give the NIC (its host's vm_mtu); absent while the NIC is on no host.",
+	"Settings.encaps":                   "The deployment's tunnel kinds in order of preference (vxlan, geneve, gre, stt); default [vxlan]. Left out on update, they stay; [] goes back to the default.",
+	"SettingsStatus.effective_encaps":   "Computed, read-only: the order in force.",
 	"Error.code":                        "invalid_argument (400, 405, 413), not_found (404), conflict (409), unauthenticated (401), permission_denied (403) or internal (500).",
 	"Error.field":                       "What is wrong: a JSON path into the request body, or <kind> \"<name>\": <field> for another object.",
 	"Change.op":                         "create, update or unchanged.",
@@ -121,7 +130,8 @@ var fieldDocs = map[string]string{
 // requiredFields lists the fields a schema must have.
 var requiredFields = map[string][]string{
 	"Account": {"name"}, "VPC": {"name", "cidr"}, "Subnet": {"name", "vpc", "cidr"}, "NIC": {"name", "subnet"},
-	"Host": {"name", "underlay_ip"}, "Error": {"code", "message"}, "Change": {"op", "kind", "name"},
+	"Host": {"name", "underlay_ip"}, "HostStatus": {"name", "underlay_ip"}, "NICStatus": {"name", "subnet"},
+	"SettingsStatus": {"effective_encaps"}, "Error": {"code", "message"}, "Change": {"op", "kind", "name"},
 	"ApplyResult": {"changes", "dry_run"}, "NewToken": {"id", "secret", "admin"}, "TokenInfo": {"id", "admin", "created"},
 	"SecondaryIPRequest": {"ip"}, "Detail": {"message"},
 	"SecurityGroup": {"name", "vpc"}, "GrantRequest": {"account"}, "NICGroupsRequest": {"security_groups"},
@@ -162,10 +172,10 @@ func openAPIDocument(routes []route) []byte {
 		"info": map[string]any{
 			"title":   "OpenVPC tenant API",
 			"version": "1",
-			"description": "Accounts, VPCs, subnets, NICs, hosts, security groups, route tables, peerings, internet gateways, public IP pools and public IPs of OpenVPC, " +
+			"description": "Accounts, VPCs, subnets, NICs, hosts, the deployment's settings, security groups, route tables, peerings, internet gateways, public IP pools and public IPs of OpenVPC, " +
 				"declarative apply/export, and API tokens. " +
 				"Authenticate with Authorization: Bearer <token>. An account token sees and changes only its account's " +
-				"objects; accounts, hosts and tokens need an admin token, and changing public IP pools too. Every error is a JSON Error.",
+				"objects; accounts, hosts and tokens need an admin token, and changing public IP pools and the settings too. Every error is a JSON Error.",
 		},
 		"security": []any{map[string]any{"bearer": []any{}}},
 		"paths":    paths,
@@ -329,6 +339,8 @@ func typeSchema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "integer", "format": "int64"}
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": typeSchema(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": typeSchema(t.Elem())}
 	case reflect.Struct:
 		for name, v := range schemaTypes {
 			if reflect.TypeOf(v) == t {

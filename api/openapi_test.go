@@ -20,6 +20,7 @@ var wantRoutes = []string{
 	"GET /v1/nics", "POST /v1/nics", "GET /v1/nics/{name}", "PUT /v1/nics/{name}", "DELETE /v1/nics/{name}",
 	"POST /v1/nics/{name}/secondary-ips", "DELETE /v1/nics/{name}/secondary-ips/{ip}",
 	"GET /v1/hosts", "POST /v1/hosts", "GET /v1/hosts/{name}", "PUT /v1/hosts/{name}", "DELETE /v1/hosts/{name}",
+	"GET /v1/settings", "PUT /v1/settings",
 	"GET /v1/tokens", "POST /v1/tokens", "GET /v1/tokens/{id}", "DELETE /v1/tokens/{id}",
 	"POST /v1/apply", "GET /v1/export", "GET /openapi.json",
 	"GET /v1/security-groups", "POST /v1/security-groups", "GET /v1/security-groups/{name}", "PUT /v1/security-groups/{name}", "DELETE /v1/security-groups/{name}",

@@ -15,7 +15,9 @@ func (s *server) routes() []route {
 	rs = append(rs, crudRoutes(s, vpcKind, "VPC", "VPCs. An account token sees and creates only VPCs of its account.")...)
 	rs = append(rs, crudRoutes(s, subnetKind, "Subnet", "Subnets, owned by their VPC's account.")...)
 	rs = append(rs, crudRoutes(s, nicKind, "NIC", "NICs, owned by their subnet's account. A NIC created without ip or mac gets them assigned.")...)
-	rs = append(rs, crudRoutes(s, hostKind, "Host", "Hypervisors. Admin only.")...)
+	rs = append(rs, crudRoutes(s, hostKind, "Host", "Hypervisors. Admin only. "+
+		"Answers add, computed from the whole policy, the usable tunnel kinds (usable_encaps), the VMs' MTU (vm_mtu), problems and each peer's tunnel kind (tunnels).")...)
+	rs = append(rs, settingsRoutes(s)...)
 	rs = append(rs, crudRoutes(s, securityGroupKind, "SecurityGroup", "Security groups: those of the caller's account and those in its VPCs. "+
 		"A group created without egress rules allows all egress; default groups come and go with their VPC.")...)
 	const sg = "/v1/security-groups/{name}"
@@ -40,7 +42,7 @@ func (s *server) routes() []route {
 			response: "SecurityGroup", status: http.StatusOK, write: true}},
 		route{method: http.MethodPut, path: "/v1/nics/{name}/security-groups", auth: authAny, h: s.setNICGroups, doc: opDoc{
 			id: "setNICSecurityGroups", tag: "nics", summary: "Replace the security groups of a NIC (an empty list: its account's default group); returns the NIC.",
-			request: "NICGroupsRequest", response: "NIC", status: http.StatusOK, write: true}},
+			request: "NICGroupsRequest", response: "NICStatus", status: http.StatusOK, write: true}},
 	)
 	rs = append(rs, crudRoutes(s, routeTableKind, "RouteTable", "Route tables, owned by their VPC's account. "+
 		"Answers carry each route's computed state (route_states, the implicit local route first) and the associated subnets; "+
@@ -69,15 +71,15 @@ func (s *server) routes() []route {
 			request: "RouteTableAssociation", response: "Subnet", status: http.StatusOK, write: true}},
 		route{method: http.MethodPut, path: "/v1/nics/{name}/source-dest-check", auth: authAny, h: s.setSourceDestCheck, doc: opDoc{
 			id: "setSourceDestCheck", tag: "nics", summary: "Turn a NIC's source/destination check on (true, the default) or off (false: an appliance that routes may target); returns the NIC.",
-			request: "SourceDestCheckRequest", response: "NIC", status: http.StatusOK, write: true}},
+			request: "SourceDestCheckRequest", response: "NICStatus", status: http.StatusOK, write: true}},
 	)
 	rs = append(rs,
 		route{method: http.MethodPost, path: "/v1/nics/{name}/secondary-ips", auth: authAny, h: s.addSecondaryIP, doc: opDoc{
 			id: "addSecondaryIP", tag: "nics", summary: "Add a secondary IP to a NIC; returns the NIC.",
-			request: "SecondaryIPRequest", response: "NIC", status: http.StatusCreated, write: true}},
+			request: "SecondaryIPRequest", response: "NICStatus", status: http.StatusCreated, write: true}},
 		route{method: http.MethodDelete, path: "/v1/nics/{name}/secondary-ips/{ip}", auth: authAny, h: s.removeSecondaryIP, doc: opDoc{
 			id: "removeSecondaryIP", tag: "nics", summary: "Remove a secondary IP from a NIC; returns the NIC.",
-			response: "NIC", status: http.StatusOK, write: true}},
+			response: "NICStatus", status: http.StatusOK, write: true}},
 		route{method: http.MethodGet, path: "/v1/tokens", auth: authAdmin, h: s.listTokens, doc: opDoc{
 			id: "listTokens", tag: "tokens", summary: "List API tokens (never their secrets). Admin only.",
 			response: "TokenInfo", list: true, status: http.StatusOK}},
@@ -170,6 +172,10 @@ var schemaTypes = map[string]any{
 	"PublicIP":                  model.PublicIP{},
 	"PublicIPStatus":            PublicIPStatus{},
 	"PublicIPAssociation":       PublicIPAssociation{},
+	"Settings":                  model.Settings{},
+	"SettingsStatus":            SettingsStatus{},
+	"HostStatus":                HostStatus{},
+	"NICStatus":                 NICStatus{},
 }
 
 func capitalize(s string) string {

@@ -47,9 +47,16 @@ func TestModelValidationErrors(t *testing.T) {
 		{"host underlay", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "300.1.1.1"}`, "underlay_ip", "is not an IPv4 address"},
 		{"host underlay required", "admin", "POST", "/v1/hosts", `{"name": "h3"}`, "underlay_ip", "is required"},
 		{"host underlay taken", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.11"}`, "underlay_ip", `already used by host "h1"`},
-		{"host encap", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encap": "pigeon"}`, "encap", "is not supported"},
+		{"host encap", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encap": "pigeon"}`, "encap", `"pigeon" is not a tunnel kind`},
+		{"host encaps", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encaps": ["geneve", "pigeon"]}`, "encaps[1]", `host "h3": encaps[1]: "pigeon" is not a tunnel kind`},
+		{"host encaps twice", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encaps": ["gre", "GRE"]}`, "encaps[1]", "gre is listed twice"},
+		{"host encap and encaps", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encap": "gre", "encaps": ["gre"]}`, "encap", "not both"},
+		{"host underlay mtu", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "underlay_mtu": 100}`, "underlay_mtu", "is not an MTU between 576 and 65535"},
+		{"host underlay mtu update", "admin", "PUT", "/v1/hosts/h1", `{"underlay_ip": "172.31.0.11", "underlay_mtu": 70000}`, "underlay_mtu", "is not an MTU"},
+		{"settings encaps", "admin", "PUT", "/v1/settings", `{"encaps": ["geneve", "ipsec"]}`, "encaps[1]", `settings: encaps[1]: "ipsec" is not a tunnel kind`},
+		{"settings encaps twice", "admin", "PUT", "/v1/settings", `{"encaps": ["geneve", "geneve"]}`, "encaps[1]", "geneve is listed twice"},
+		{"apply settings", "admin", "POST", "/v1/apply", `{"settings": {"encaps": ["pigeon"]}}`, "settings.encaps[0]", "is not a tunnel kind"},
 		{"host datapath", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "datapath_type": "fast"}`, "datapath_type", "must be netdev or system"},
-		{"host mixed encap", "admin", "POST", "/v1/hosts", `{"name": "h3", "underlay_ip": "172.31.0.13", "encap": "geneve"}`, "host: encap", "same encapsulation"},
 		{"update ip outside", "acme", "PUT", "/v1/nics/web1", `{"ip": "10.9.9.9"}`, "ip", "is outside subnet"},
 	}
 	for _, tc := range cases {

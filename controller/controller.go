@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,7 @@ type Controller struct {
 	policyGen int
 	hosts     map[string]*host
 	ctx       context.Context
+	bindSeq   uint64 // last binding sequence number (see setBindings)
 }
 
 // host is the controller's view of one hypervisor.
@@ -98,15 +100,20 @@ type host struct {
 	repairs    int // audits that found drift
 	retryTimer *time.Timer
 
+	// since numbers the host's NIC bindings in the order they appeared
+	// (controller-wide sequence; see setBindings). Replaced, never mutated.
+	since map[string]uint64
 	// nextHop is a gateway host's uplink router, resolved by ARP.
 	nextHop neighbour
+	// pmtu limits the host's ICMP "fragmentation needed" replies.
+	pmtu pmtuLimiter
 }
 
 // Bindings is what the OVSDB watcher reports for one host.
 type Bindings struct {
-	Ports      map[string]uint32 // iface-id → ofport
-	TunnelPort uint32
-	UplinkPort uint32 // a gateway host's uplink (0: none or not yet)
+	Ports       map[string]uint32 // iface-id → ofport
+	TunnelPorts map[string]uint32 // tunnel kind → ofport
+	UplinkPort  uint32            // a gateway host's uplink (0: none or not yet)
 }
 
 // New creates a controller.
@@ -202,7 +209,7 @@ func (c *Controller) setNet(ctx context.Context, n *model.Net) {
 	c.policyGen++
 	for name, h := range c.hosts {
 		hi := n.Hosts[name]
-		if hi == nil || hi.OVSDB != h.info.OVSDB || hi.Encap != h.info.Encap || hi.UnderlayIP != h.info.UnderlayIP || hi.DatapathType != h.info.DatapathType ||
+		if hi == nil || hi.OVSDB != h.info.OVSDB || !slices.Equal(hi.Usable, h.info.Usable) || hi.UnderlayIP != h.info.UnderlayIP || hi.DatapathType != h.info.DatapathType ||
 			uplinkIface(hi) != uplinkIface(h.info) {
 			h.stop()
 			if h.sw != nil {
@@ -249,7 +256,7 @@ func (c *Controller) snapshotLocked() *pipelines.Snapshot {
 	s := &pipelines.Snapshot{Net: c.net, Hosts: make(map[string]pipelines.HostState, len(c.hosts))}
 	for name, h := range c.hosts {
 		if h.bindings != nil {
-			s.Hosts[name] = pipelines.HostState{Ports: h.bindings.Ports, TunnelPort: h.bindings.TunnelPort,
+			s.Hosts[name] = pipelines.HostState{Ports: h.bindings.Ports, TunnelPorts: h.bindings.TunnelPorts, Since: h.since,
 				UplinkPort: h.bindings.UplinkPort, NextHopMAC: nextHopMACLocked(h)}
 		}
 	}
@@ -452,6 +459,18 @@ func (c *Controller) switchDisconnected(sw Switch) {
 // NIC appearing on one host changes where the others send its traffic.
 func (c *Controller) setBindings(h *host, b Bindings) {
 	c.mu.Lock()
+	// Number each binding when first seen: a NIC bound on two hosts at
+	// once (live migration) is where its binding is newest.
+	since := make(map[string]uint64, len(b.Ports))
+	for nic := range b.Ports {
+		if s, ok := h.since[nic]; ok {
+			since[nic] = s
+		} else {
+			c.bindSeq++
+			since[nic] = c.bindSeq
+		}
+	}
+	h.since = since
 	h.bindings = &b
 	h.ovsdbErr = nil
 	c.mu.Unlock()
@@ -460,10 +479,17 @@ func (c *Controller) setBindings(h *host, b Bindings) {
 
 // HostStatus is the state of one host, for `openvpc show`.
 type HostStatus struct {
-	Name        string            `json:"name"`
-	DatapathID  string            `json:"datapath_id"`
-	UnderlayIP  string            `json:"underlay_ip"`
-	Encap       string            `json:"encap"`
+	Name       string `json:"name"`
+	DatapathID string `json:"datapath_id"`
+	UnderlayIP string `json:"underlay_ip"`
+	// Encaps are the tunnel kinds the host uses (those its datapath can
+	// send with), Tunnels the kind of each peer pair.
+	Encaps  []string          `json:"encaps"`
+	Tunnels map[string]string `json:"tunnels,omitempty"`
+	// Problems: configured kinds its datapath cannot send with, peers
+	// without a kind in common (their traffic cannot flow).
+	Problems    []string          `json:"problems,omitempty"`
+	VMMTU       int               `json:"vm_mtu"`
 	OVSDB       string            `json:"ovsdb"`
 	OVSDBError  string            `json:"ovsdb_error,omitempty"`
 	Connected   bool              `json:"connected"`
@@ -471,14 +497,14 @@ type HostStatus struct {
 	BoundNICs   map[string]uint32 `json:"bound_nics"`
 	// PendingNICs are placed on this host by the policy but not plugged
 	// (no port with their iface-id) yet.
-	PendingNICs   []string   `json:"pending_nics,omitempty"`
-	TunnelPort    uint32     `json:"tunnel_port"`
-	Flows         int        `json:"flows"`
-	InSync        bool       `json:"in_sync"`
-	LastSync      *time.Time `json:"last_sync,omitempty"`
-	LastError     string     `json:"last_error,omitempty"`
-	Bundles       int        `json:"bundles"`
-	FlowModsTotal int        `json:"flow_mods_total"`
+	PendingNICs   []string          `json:"pending_nics,omitempty"`
+	TunnelPorts   map[string]uint32 `json:"tunnel_ports,omitempty"`
+	Flows         int               `json:"flows"`
+	InSync        bool              `json:"in_sync"`
+	LastSync      *time.Time        `json:"last_sync,omitempty"`
+	LastError     string            `json:"last_error,omitempty"`
+	Bundles       int               `json:"bundles"`
+	FlowModsTotal int               `json:"flow_mods_total"`
 	// DriftRepairs counts audits that found the switch's flows changed
 	// behind the controller's back and resynced them.
 	DriftRepairs int `json:"drift_repairs"`
@@ -509,7 +535,7 @@ func (c *Controller) Status() Status {
 	for _, n := range names {
 		h := c.hosts[n]
 		hs := HostStatus{Name: n, DatapathID: fmt.Sprintf("%016x", h.info.DatapathID), UnderlayIP: h.info.UnderlayIP.String(),
-			Encap: h.info.Encap, OVSDB: h.info.OVSDB, Connected: h.sw != nil, BoundNICs: map[string]uint32{},
+			Encaps: h.info.Usable, Problems: h.info.Problems, VMMTU: h.info.VMMTU, OVSDB: h.info.OVSDB, Connected: h.sw != nil, BoundNICs: map[string]uint32{},
 			Flows: h.installed.Len(), InSync: h.sw != nil && !h.needFull, Bundles: h.bundles, FlowModsTotal: h.flowMods, DriftRepairs: h.repairs}
 		if h.ovsdbErr != nil {
 			hs.OVSDBError = h.ovsdbErr.Error()
@@ -518,7 +544,7 @@ func (c *Controller) Status() Status {
 			for k, v := range h.bindings.Ports {
 				hs.BoundNICs[k] = v
 			}
-			hs.TunnelPort = h.bindings.TunnelPort
+			hs.TunnelPorts = h.bindings.TunnelPorts
 		}
 		if c.net != nil {
 			for _, nn := range c.net.NICNames {
@@ -528,6 +554,16 @@ func (c *Controller) Status() Status {
 			}
 		}
 		hs.Gateway = gatewayStatusLocked(c.net, h)
+		if c.net != nil {
+			for _, pn := range c.net.HostNames {
+				if k, ok := c.net.PairEncap(n, pn); ok && pn != n {
+					if hs.Tunnels == nil {
+						hs.Tunnels = map[string]string{}
+					}
+					hs.Tunnels[pn] = k
+				}
+			}
+		}
 		if h.sw != nil {
 			t := h.connected
 			hs.ConnectedAt = &t

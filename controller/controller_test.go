@@ -242,7 +242,9 @@ func mustPolicy(t *testing.T, s *memSource) *model.Policy {
 	return p
 }
 
-func bound(ports map[string]uint32) Bindings { return Bindings{Ports: ports, TunnelPort: 1} }
+func bound(ports map[string]uint32) Bindings {
+	return Bindings{Ports: ports, TunnelPorts: map[string]uint32{"vxlan": 1}}
+}
 
 func TestConnectReplacesAllThenSendsDiffs(t *testing.T) {
 	h := start(t, basePolicy, map[string]Bindings{"h1": bound(map[string]uint32{"n1": 5}), "h2": bound(map[string]uint32{"n2": 7})})

@@ -98,11 +98,18 @@ func (c *Controller) askRouters(ctx context.Context) {
 	}
 }
 
-// packetIn takes a router's ARP reply from a gateway host's uplink.
+// packetIn dispatches packet-ins by the table that sent them.
 func (c *Controller) packetIn(sw Switch, pi ofconn.PacketIn) {
-	if pi.TableID != pipelines.TableGwUplink {
-		return
+	switch pi.TableID {
+	case pipelines.TableGwUplink:
+		c.routerARP(sw, pi)
+	case pipelines.TableTunnelOut:
+		c.tooBig(sw, pi)
 	}
+}
+
+// routerARP takes a router's ARP reply from a gateway host's uplink.
+func (c *Controller) routerARP(sw Switch, pi ofconn.PacketIn) {
 	spa, sha, ok := parseARPReply(pi.Data)
 	if !ok {
 		return

@@ -53,12 +53,15 @@ type OVSDBAgent struct {
 
 // SetupConfig is the bridge configuration kept on a host.
 func (a *OVSDBAgent) SetupConfig(h *model.HostInfo) (hostsetup.Config, error) {
-	kind, err := tunnels.ParseKind(h.Encap)
-	if err != nil {
-		return hostsetup.Config{}, err
-	}
-	if err := tunnels.CheckDatapath(kind, h.DatapathType); err != nil {
-		return hostsetup.Config{}, err
+	// One flow-based port per kind the host can use; kinds its datapath
+	// cannot send with are left out (and reported in its problems).
+	var tps []hostsetup.TunnelPort
+	for _, k := range h.Usable {
+		kind, err := tunnels.ParseKind(k)
+		if err != nil {
+			return hostsetup.Config{}, err
+		}
+		tps = append(tps, hostsetup.TunnelPort{Kind: kind, LocalIP: h.UnderlayIP})
 	}
 	uplink := ""
 	if h.Uplink != nil {
@@ -71,7 +74,7 @@ func (a *OVSDBAgent) SetupConfig(h *model.HostInfo) (hostsetup.Config, error) {
 		DatapathID:   h.DatapathID,
 		Controllers:  []string{a.Target},
 		MaxBackoffMS: 1000,
-		Tunnels:      []hostsetup.TunnelPort{{Kind: kind, LocalIP: h.UnderlayIP}},
+		Tunnels:      tps,
 		TableNames:   pipelines.TableNames(),
 	}, nil
 }
@@ -110,7 +113,11 @@ func (a *OVSDBAgent) Session(ctx context.Context, h *model.HostInfo, report func
 	watchErr := make(chan error, 1)
 	go func() {
 		w := &hostsetup.Watcher{Client: cli, Bridge: cfg.Bridge, Uplink: cfg.Uplink, Log: log, OnChange: func(b hostsetup.Bindings) {
-			report(Bindings{Ports: b.Ports, TunnelPort: b.Tunnels[cfg.Tunnels[0].Kind], UplinkPort: b.Uplink})
+			tp := map[string]uint32{}
+			for k, p := range b.Tunnels {
+				tp[string(k)] = p
+			}
+			report(Bindings{Ports: b.Ports, TunnelPorts: tp, UplinkPort: b.Uplink})
 		}}
 		watchErr <- w.Run(sctx)
 	}()

@@ -15,9 +15,10 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// UnderlayMTU is the MTU of the underlay links: jumbo, so that a VM with the
-// default MTU of 1500 fits in a tunnel (VXLAN adds 50 bytes, Geneve more);
-// the userspace datapath drops what does not fit the veth.
+// UnderlayMTU is the default MTU of the underlay links (HostSpec.UnderlayMTU):
+// jumbo, so that a VM with the default MTU of 1500 fits in a tunnel (VXLAN
+// adds 50 bytes, Geneve more); the userspace datapath drops what does not
+// fit the veth.
 const UnderlayMTU = 9000
 
 // Host is a hypervisor: a namespace with a private OVS.
@@ -27,6 +28,7 @@ type Host struct {
 	netns string
 	ip    netip.Addr
 	ulDev string // underlay veth, host side (on br-phy); the underlay side is ulDev+"p"
+	ulMTU int    // guarded by lab.mu after Up
 	args  []string
 	ovs   *ovsproc.OVS
 }
@@ -39,6 +41,14 @@ func (h *Host) Netns() string { return h.netns }
 
 // UnderlayIP is the host's address on the underlay (on br-phy).
 func (h *Host) UnderlayIP() netip.Addr { return h.ip }
+
+// UnderlayMTU is the MTU of the host's underlay link (its underlay veth and
+// br-phy).
+func (h *Host) UnderlayMTU() int {
+	h.lab.mu.Lock()
+	defer h.lab.mu.Unlock()
+	return h.ulMTU
+}
 
 // OVS is the host's private Open vSwitch.
 func (h *Host) OVS() *ovsproc.OVS { return h.ovs }
@@ -72,17 +82,9 @@ func (h *Host) up(ctx context.Context) error {
 	if err := l.addNetns(ctx, h.netns, false); err != nil {
 		return fmt.Errorf("host %s: %w", h.name, err)
 	}
-	dir := filepath.Join(l.dir, h.name)
-	if err := clearStaleOVSDir(dir); err != nil {
-		return fmt.Errorf("host %s: %w", h.name, err)
-	}
-	ovs, err := ovsproc.Start(ctx, ovsproc.Config{
-		Dir:          dir,
-		Netns:        h.netns,
-		VswitchdArgs: h.args,
-	})
+	ovs, err := startOVS(ctx, filepath.Join(l.dir, h.name), h.netns, h.args)
 	if err != nil {
-		return fmt.Errorf("host %s: start OVS: %w", h.name, err)
+		return fmt.Errorf("host %s: %w", h.name, err)
 	}
 	h.ovs = ovs
 	if err := h.recordPIDs(); err != nil {
@@ -90,7 +92,7 @@ func (h *Host) up(ctx context.Context) error {
 	}
 
 	ulPeer := h.ulDev + "p"
-	mtu := strconv.Itoa(UnderlayMTU)
+	mtu := strconv.Itoa(h.ulMTU)
 	if err := l.addDevice(h.netns, h.ulDev); err != nil {
 		return fmt.Errorf("host %s: %w", h.name, err)
 	}
@@ -110,7 +112,11 @@ func (h *Host) up(ctx context.Context) error {
 	if _, err := ovs.Vsctl(ctx,
 		"add-br", PhysicalBridge, "--", "set", "bridge", PhysicalBridge, "datapath_type=netdev",
 		"other_config:hwaddr="+h.underlayMAC(), "--",
-		"add-port", PhysicalBridge, h.ulDev); err != nil {
+		"add-port", PhysicalBridge, h.ulDev, "--",
+		// The MTU of both, so that OVS keeps it (br-phy's device would
+		// otherwise get the default 1500).
+		"set", "Interface", PhysicalBridge, "mtu_request="+mtu, "--",
+		"set", "Interface", h.ulDev, "mtu_request="+mtu); err != nil {
 		return fmt.Errorf("host %s: create %s: %w", h.name, PhysicalBridge, err)
 	}
 	if err := h.configureUnderlayIP(ctx); err != nil {
@@ -119,6 +125,37 @@ func (h *Host) up(ctx context.Context) error {
 	h.logger().WithFields(logrus.Fields{"netns": h.netns, "underlay_ip": h.ip, "took": time.Since(t0).Round(time.Millisecond)}).
 		Debug("host up")
 	return nil
+}
+
+// SetUnderlayMTU changes the MTU of the host's underlay link at run time:
+// both ends of its underlay veth and br-phy.
+func (h *Host) SetUnderlayMTU(ctx context.Context, mtu int) error {
+	if mtu < 68 || mtu > 65535 {
+		return fmt.Errorf("host %s: underlay MTU %d is not between 68 and 65535", h.name, mtu)
+	}
+	l := h.lab
+	m := strconv.Itoa(mtu)
+	if _, err := ip(ctx, l.st.UnderlayNetns, "link", "set", "dev", h.ulDev+"p", "mtu", m); err != nil {
+		return fmt.Errorf("host %s: underlay MTU: %w", h.name, err)
+	}
+	if _, err := h.ovs.Vsctl(ctx, "set", "Interface", PhysicalBridge, "mtu_request="+m, "--",
+		"set", "Interface", h.ulDev, "mtu_request="+m); err != nil {
+		return fmt.Errorf("host %s: underlay MTU: %w", h.name, err)
+	}
+	// ovs-vsctl returns once ovs-vswitchd reconfigured; make sure the
+	// kernel devices have it.
+	for _, dev := range []string{h.ulDev, PhysicalBridge} {
+		if _, err := ip(ctx, h.netns, "link", "set", "dev", dev, "mtu", m); err != nil {
+			return fmt.Errorf("host %s: underlay MTU: %w", h.name, err)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h.ulMTU = mtu
+	if hs := l.st.host(h.name); hs != nil {
+		hs.UnderlayMTU = mtu
+	}
+	return l.saveLocked()
 }
 
 // configureUnderlayIP puts the underlay address on br-phy's internal port
@@ -248,6 +285,19 @@ func (l *Lab) hostByName(name string) (*Host, error) {
 		return nil, fmt.Errorf("lab %s: unknown host %q", l.name, name)
 	}
 	return h, nil
+}
+
+// startOVS starts a private OVS in dir (cleared of a lost lab's files
+// first) running in netns.
+func startOVS(ctx context.Context, dir, netns string, args []string) (*ovsproc.OVS, error) {
+	if err := clearStaleOVSDir(dir); err != nil {
+		return nil, err
+	}
+	ovs, err := ovsproc.Start(ctx, ovsproc.Config{Dir: dir, Netns: netns, VswitchdArgs: args})
+	if err != nil {
+		return nil, fmt.Errorf("start OVS: %w", err)
+	}
+	return ovs, nil
 }
 
 // clearStaleOVSDir removes what a lab whose state.json is gone left in a

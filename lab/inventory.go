@@ -16,6 +16,18 @@ type Inventory struct {
 	Hosts         []HostInventory    `json:"hosts"`
 	VMs           []VMInventory      `json:"vms"`
 	Internet      *InternetInventory `json:"internet,omitempty"`
+	Pairs         []PairInventory    `json:"pairs,omitempty"`
+}
+
+// PairInventory describes a baseline pair (AddVethPair,
+// AddNormalBridgePair).
+type PairInventory struct {
+	Name  string          `json:"name"`
+	Kind  string          `json:"kind"`  // PairVeth or PairNormal
+	Netns []string        `json:"netns"` // a, b, then the switch's (NORMAL pairs)
+	Addrs [2]netip.Prefix `json:"addrs"` // of a's and b's eth0
+	MTU   int             `json:"mtu,omitempty"`
+	OVSDB string          `json:"ovsdb,omitempty"` // NORMAL pairs
 }
 
 // InternetInventory describes the lab's internet.
@@ -38,12 +50,13 @@ type UplinkInventory struct {
 
 // HostInventory describes one host.
 type HostInventory struct {
-	Name       string     `json:"name"`
-	Netns      string     `json:"netns"`
-	UnderlayIP netip.Addr `json:"underlay_ip"`
-	OVSDB      string     `json:"ovsdb"`   // OVSDB endpoint, "unix:DIR/db.sock" (reachable from any netns)
-	OVSDir     string     `json:"ovs_dir"` // pidfiles, logs, sockets (bridge .mgmt sockets too)
-	Bridge     string     `json:"bridge"`  // integration bridge
+	Name        string     `json:"name"`
+	Netns       string     `json:"netns"`
+	UnderlayIP  netip.Addr `json:"underlay_ip"`
+	UnderlayMTU int        `json:"underlay_mtu"`
+	OVSDB       string     `json:"ovsdb"`   // OVSDB endpoint, "unix:DIR/db.sock" (reachable from any netns)
+	OVSDir      string     `json:"ovs_dir"` // pidfiles, logs, sockets (bridge .mgmt sockets too)
+	Bridge      string     `json:"bridge"`  // integration bridge
 }
 
 // VMInventory describes one VM.
@@ -58,6 +71,19 @@ type VMInventory struct {
 	Addrs   []netip.Prefix `json:"addrs"`
 	Gateway netip.Addr     `json:"gateway,omitzero"`
 	MTU     int            `json:"mtu,omitempty"`
+	// Extra are the VM's secondary NICs (eth1, ...); the fields above
+	// describe eth0.
+	Extra []NICInventory `json:"extra_nics,omitempty"`
+}
+
+// NICInventory describes a VM's secondary NIC.
+type NICInventory struct {
+	Name  string         `json:"name"`  // = iface-id
+	NIC   string         `json:"nic"`   // host-side veth, the port on br-int
+	Iface string         `json:"iface"` // inside the VM: eth1, ...
+	MAC   string         `json:"mac"`
+	Addrs []netip.Prefix `json:"addrs"`
+	MTU   int            `json:"mtu,omitempty"`
 }
 
 // Inventory returns the lab's current inventory.
@@ -78,12 +104,13 @@ func (l *Lab) inventoryLocked() Inventory {
 	}
 	for _, h := range l.st.Hosts {
 		inv.Hosts = append(inv.Hosts, HostInventory{
-			Name:       h.Name,
-			Netns:      h.Netns,
-			UnderlayIP: h.UnderlayIP,
-			OVSDB:      "unix:" + filepath.Join(h.OVSDir, "db.sock"),
-			OVSDir:     h.OVSDir,
-			Bridge:     IntegrationBridge,
+			Name:        h.Name,
+			Netns:       h.Netns,
+			UnderlayIP:  h.UnderlayIP,
+			UnderlayMTU: h.UnderlayMTU,
+			OVSDB:       "unix:" + filepath.Join(h.OVSDir, "db.sock"),
+			OVSDir:      h.OVSDir,
+			Bridge:      IntegrationBridge,
 		})
 	}
 	for _, v := range l.st.VMs {
@@ -94,6 +121,10 @@ func (l *Lab) inventoryLocked() Inventory {
 		for _, p := range v.Addrs {
 			vi.IPs = append(vi.IPs, p.Addr())
 		}
+		for _, e := range v.Extra {
+			vi.Extra = append(vi.Extra, NICInventory{Name: e.Name, NIC: e.NIC, Iface: e.Iface, MAC: e.MAC,
+				Addrs: slices.Clone(e.Addrs), MTU: e.MTU})
+		}
 		inv.VMs = append(inv.VMs, vi)
 	}
 	if in := l.st.Internet; in != nil {
@@ -103,6 +134,13 @@ func (l *Lab) inventoryLocked() Inventory {
 			ii.Uplinks = append(ii.Uplinks, UplinkInventory{Host: u.Host, Interface: u.Interface, Peer: u.Dev})
 		}
 		inv.Internet = ii
+	}
+	for _, p := range l.st.Pairs {
+		pi := PairInventory{Name: p.Name, Kind: p.Kind, Netns: slices.Clone(p.Netns), Addrs: p.Addrs, MTU: p.MTU}
+		if p.OVS != nil {
+			pi.OVSDB = "unix:" + filepath.Join(p.OVS.OVSDir, "db.sock")
+		}
+		inv.Pairs = append(inv.Pairs, pi)
 	}
 	return inv
 }

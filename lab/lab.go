@@ -1,11 +1,14 @@
 // Package lab is a local multi-host sandbox: every host is a network
 // namespace running its own private ovsdb-server and ovs-vswitchd (userspace
 // datapath), the hosts share an underlay (a Linux bridge in one more
-// namespace, reached through a veth on each host's OVS bridge br-phy), and
-// every VM is a namespace whose eth0 is a veth plugged into its host's br-int
-// with external_ids:iface-id=<VM name>, as a hypervisor would. Optionally one
-// more namespace stands for the internet behind gateway hosts' uplinks
-// (InternetSpec).
+// namespace, reached through a veth on each host's OVS bridge br-phy, with a
+// per-host MTU), and every VM is a namespace whose eth0 is a veth plugged
+// into its host's br-int with external_ids:iface-id=<VM name>, as a
+// hypervisor would; a VM may have secondary NICs (eth1, ...) with their own
+// iface-ids, and may move to another host (MoveVM). Optionally one more
+// namespace stands for the internet behind gateway hosts' uplinks
+// (InternetSpec). Baseline pairs (AddVethPair, AddNormalBridgePair) give
+// figures to compare the VMs' paths with.
 //
 // The lab knows nothing about tenant policy. Every namespace and device it
 // makes carries the lab name as a prefix, everything it makes is recorded in
@@ -15,6 +18,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,16 +74,35 @@ type HostSpec struct {
 	Name         string     // [A-Za-z0-9_-]{1,32}
 	UnderlayIP   netip.Addr // optional, inside UnderlayCIDR; default .11 upwards
 	VswitchdArgs []string   // extra ovs-vswitchd arguments (e.g. --enable-dummy)
+	// UnderlayMTU is the MTU of the host's link to the underlay: both ends
+	// of its underlay veth and br-phy (which holds its underlay IP), so
+	// that tunnelled packets larger than this are dropped on the way out,
+	// as on a real network. 0 = UnderlayMTU (9000, jumbo). The underlay
+	// bridge forwards nothing larger than the smaller MTU of the two hosts'
+	// links.
+	UnderlayMTU int
 }
 
-// VMSpec describes a VM with one NIC.
+// VMSpec describes a VM: its primary NIC (eth0) and any secondary NICs.
 type VMSpec struct {
-	Name    string           // also the iface-id (external_ids:iface-id) of its port; [A-Za-z0-9_.-]{1,64}
+	Name    string           // also the iface-id (external_ids:iface-id) of its primary port; [A-Za-z0-9_.-]{1,64}
 	Host    string           // name of its host
 	MAC     net.HardwareAddr // nil = a locally administered MAC derived from the lab and VM index
 	Addrs   []netip.Prefix   // primary first, with the subnet's prefix length, e.g. 10.0.1.10/24
 	Gateway netip.Addr       // default route via this (invalid = no default route)
 	MTU     int              // 0 = leave default (set on both ends of the veth)
+	// Extra are secondary NICs: eth1, eth2, ... in this order, plugged
+	// into the same host's br-int, each with its own iface-id.
+	Extra []NICSpec
+}
+
+// NICSpec describes a VM's secondary NIC. It gets the on-link routes of its
+// addresses only: the default route stays on eth0.
+type NICSpec struct {
+	Name  string           // its iface-id, unique among the lab's VMs and NICs; [A-Za-z0-9_.-]{1,64}
+	MAC   net.HardwareAddr // nil = derived from the lab and its device index
+	Addrs []netip.Prefix   // with the subnet's prefix length
+	MTU   int              // 0 = leave default (set on both ends of the veth)
 }
 
 // Lab is a running sandbox. Its methods are safe for concurrent use.
@@ -93,6 +116,7 @@ type Lab struct {
 	st    state
 	hosts map[string]*Host
 	vms   map[string]*VM
+	pairs map[string]*Pair
 	inet  *Internet // nil without Spec.Internet
 	down  bool
 	seq   int // capture sequence number
@@ -220,6 +244,7 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 			netns: l.name + "-h-" + hs.Name,
 			ip:    addr,
 			ulDev: fmt.Sprintf("%su%d", l.name, i),
+			ulMTU: cmp.Or(hs.UnderlayMTU, UnderlayMTU),
 			args:  slices.Clone(hs.VswitchdArgs),
 		}
 		l.hosts[hs.Name] = hosts[i]
@@ -229,6 +254,7 @@ func (l *Lab) up(ctx context.Context, spec Spec) error {
 			OVSDir:      filepath.Join(l.dir, hs.Name),
 			UnderlayIP:  addr,
 			UnderlayDev: hosts[i].ulDev,
+			UnderlayMTU: hosts[i].ulMTU,
 		})
 	}
 	var inet *Internet
@@ -346,6 +372,9 @@ func validate(spec *Spec) error {
 		if i > 200 {
 			return fmt.Errorf("lab %s: too many hosts", spec.Name)
 		}
+		if !checkMTU(h.UnderlayMTU) {
+			return fmt.Errorf("lab %s: host %s: underlay MTU %d is not between 68 and 65535", spec.Name, h.Name, h.UnderlayMTU)
+		}
 		if h.UnderlayIP.IsValid() {
 			a := h.UnderlayIP.Unmap()
 			if !underlayPrefix.Contains(a) || a == underlayPrefix.Addr() || a.As4()[3] == 255 {
@@ -370,6 +399,12 @@ func validate(spec *Spec) error {
 			return fmt.Errorf("lab %s: duplicate VM %q", spec.Name, v.Name)
 		}
 		vms[v.Name] = true
+		for _, e := range v.Extra {
+			if vms[e.Name] {
+				return fmt.Errorf("lab %s: VM %s: NIC name %q is another VM's or NIC's", spec.Name, v.Name, e.Name)
+			}
+			vms[e.Name] = true
+		}
 		if !hosts[v.Host] {
 			return fmt.Errorf("lab %s: VM %s: unknown host %q", spec.Name, v.Name, v.Host)
 		}
@@ -501,6 +536,7 @@ func (l *Lab) Down(ctx context.Context) error {
 	st.Processes = slices.Clone(l.st.Processes)
 	st.Hosts = slices.Clone(l.st.Hosts)
 	st.Netns = slices.Clone(l.st.Netns)
+	st.Pairs = slices.Clone(l.st.Pairs)
 	l.mu.Unlock()
 	return teardown(ctx, &st, l.log)
 }

@@ -653,6 +653,10 @@ func TestValidate(t *testing.T) {
 		{Name: "ok", Hosts: []HostSpec{{Name: "h/x"}}},
 		{Name: "ok", Dir: "/", Hosts: []HostSpec{{Name: "h"}}},
 		{Name: "ok", Dir: "/tmp/" + strings.Repeat("x", 90), Hosts: []HostSpec{{Name: "h"}}},
+		{Name: "ok", Hosts: []HostSpec{{Name: "h", UnderlayMTU: 67}}},
+		{Name: "ok", Hosts: []HostSpec{{Name: "h", UnderlayMTU: 65536}}},
+		{Name: "ok", Hosts: []HostSpec{{Name: "h"}}, VMs: []VMSpec{{Name: "v", Host: "h"}, {Name: "w", Host: "h", Extra: []NICSpec{{Name: "v"}}}}},
+		{Name: "ok", Hosts: []HostSpec{{Name: "h"}}, VMs: []VMSpec{{Name: "v", Host: "h", Extra: []NICSpec{{Name: "x"}}}, {Name: "x", Host: "h"}}},
 	} {
 		if err := validate(&s); err == nil {
 			t.Errorf("accepted %+v", s)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -44,6 +45,9 @@ type state struct {
 	Internet *internetState `json:"internet,omitempty"`
 	// Owner is the process that made an ephemeral lab (Spec.Ephemeral).
 	Owner *procState `json:"owner,omitempty"`
+	// Pairs are the baseline pairs (AddVethPair, AddNormalBridgePair);
+	// their namespaces are in Netns like every other.
+	Pairs []pairState `json:"pairs,omitempty"`
 }
 
 type deviceState struct {
@@ -57,6 +61,7 @@ type hostState struct {
 	OVSDir      string     `json:"ovs_dir"`
 	UnderlayIP  netip.Addr `json:"underlay_ip"`
 	UnderlayDev string     `json:"underlay_dev"`
+	UnderlayMTU int        `json:"underlay_mtu,omitempty"`
 	VswitchdPID int        `json:"vswitchd_pid,omitempty"`
 	OvsdbPID    int        `json:"ovsdb_server_pid,omitempty"`
 }
@@ -70,6 +75,54 @@ type vmState struct {
 	Addrs   []netip.Prefix `json:"addrs"`
 	Gateway netip.Addr     `json:"gateway,omitzero"`
 	MTU     int            `json:"mtu,omitempty"`
+	// Extra are the VM's secondary NICs (eth1, ...); the fields above
+	// describe its primary NIC, eth0.
+	Extra []nicState `json:"extra,omitempty"`
+}
+
+// nicState is a VM's secondary NIC.
+type nicState struct {
+	Name  string         `json:"name"`  // iface-id
+	Iface string         `json:"iface"` // in the VM
+	NIC   string         `json:"nic"`   // host-side veth, the port on br-int
+	MAC   string         `json:"mac"`
+	Addrs []netip.Prefix `json:"addrs"`
+	MTU   int            `json:"mtu,omitempty"`
+}
+
+// nics returns the VM's NICs, eth0 first.
+func (s *vmState) nics() []VMNIC {
+	mac := func(m string) net.HardwareAddr { a, _ := net.ParseMAC(m); return a }
+	out := []VMNIC{{Name: s.Name, Iface: VMIface, Dev: s.NIC, MAC: mac(s.MAC), Addrs: slices.Clone(s.Addrs), MTU: s.MTU}}
+	for _, e := range s.Extra {
+		out = append(out, VMNIC{Name: e.Name, Iface: e.Iface, Dev: e.NIC, MAC: mac(e.MAC), Addrs: slices.Clone(e.Addrs), MTU: e.MTU})
+	}
+	return out
+}
+
+// setNIC changes the device and MTU recorded for the VM's NIC named name.
+func (s *vmState) setNIC(name string, f func(dev *string, mtu *int)) {
+	if name == s.Name {
+		f(&s.NIC, &s.MTU)
+		return
+	}
+	for i := range s.Extra {
+		if s.Extra[i].Name == name {
+			f(&s.Extra[i].NIC, &s.Extra[i].MTU)
+		}
+	}
+}
+
+// pairState is a baseline pair of namespaces.
+type pairState struct {
+	Name  string          `json:"name"`
+	Kind  string          `json:"kind"`
+	Netns []string        `json:"netns"` // a, b, then the switch's (OVS pairs)
+	Addrs [2]netip.Prefix `json:"addrs"`
+	MTU   int             `json:"mtu,omitempty"`
+	// OVS is the private OVS of a NORMAL-bridge pair (its dir and PIDs,
+	// stopped like a host's).
+	OVS *hostState `json:"ovs,omitempty"`
 }
 
 type procState struct {
@@ -208,7 +261,13 @@ func teardown(ctx context.Context, st *state, log logrus.FieldLogger) error {
 		}
 	}
 
-	errs = append(errs, parallel(st.Hosts, func(h hostState) error {
+	ovses := slices.Clone(st.Hosts)
+	for _, p := range st.Pairs {
+		if p.OVS != nil {
+			ovses = append(ovses, *p.OVS)
+		}
+	}
+	errs = append(errs, parallel(ovses, func(h hostState) error {
 		return stopHostOVS(h, log)
 	}))
 
@@ -228,7 +287,7 @@ func teardown(ctx context.Context, st *state, log logrus.FieldLogger) error {
 				errs = append(errs, fmt.Errorf("remove %s: %w", st.Dir, err))
 			}
 		} else {
-			for _, h := range st.Hosts {
+			for _, h := range ovses {
 				if h.OVSDir != "" && strings.HasPrefix(h.OVSDir, st.Dir+"/") {
 					if err := os.RemoveAll(h.OVSDir); err != nil {
 						errs = append(errs, fmt.Errorf("remove %s: %w", h.OVSDir, err))

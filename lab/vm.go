@@ -22,32 +22,60 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// VMIface is the name of a VM's NIC inside its namespace.
+// VMIface is the name of a VM's primary NIC inside its namespace; its
+// secondary NICs (VMSpec.Extra, Lab.AddNIC) are eth1, eth2, ...
 const VMIface = "eth0"
 
-// VM is a namespace with one NIC plugged into its host's br-int.
+// maxNICs is the most NICs a VM may have (eth0 to eth15).
+const maxNICs = 16
+
+// VM is a namespace with NICs plugged into its host's br-int: its primary
+// NIC eth0 (iface-id = the VM's name, the default route) and any secondary
+// NICs (on-link routes only).
 type VM struct {
 	lab   *Lab
 	name  string
-	host  *Host
 	netns string
-	nic   string // host-side veth = OVS port name on br-int
-	mac   net.HardwareAddr
+	mac   net.HardwareAddr // eth0's
 	gw    netip.Addr
-	mtu   int
+
+	ops sync.Mutex // serialises changes of the VM's NICs (AddNIC, SetMTU, MoveVM, RemoveVM)
+
+	// Guarded by lab.mu: change when the VM moves.
+	host *Host
+	nic  string
 }
 
-// Name is the VM's name and its port's iface-id.
+// VMNIC is one NIC of a VM.
+type VMNIC struct {
+	Name  string           // its iface-id (the VM's name for the primary NIC)
+	Iface string           // its device inside the VM: eth0, eth1, ...
+	Dev   string           // the host side of its veth: its port on br-int
+	MAC   net.HardwareAddr // Iface's MAC
+	Addrs []netip.Prefix   // primary first
+	MTU   int              // 0 = the kernel's default
+}
+
+// Name is the VM's name and its primary port's iface-id.
 func (v *VM) Name() string { return v.name }
 
-// Host is the host the VM is plugged into.
-func (v *VM) Host() *Host { return v.host }
+// Host is the host the VM is plugged into (the new one after MoveVM).
+func (v *VM) Host() *Host {
+	v.lab.mu.Lock()
+	defer v.lab.mu.Unlock()
+	return v.host
+}
 
 // Netns is the VM's network namespace.
 func (v *VM) Netns() string { return v.netns }
 
-// NIC is the name of the host side of the VM's veth, i.e. its port on br-int.
-func (v *VM) NIC() string { return v.nic }
+// NIC is the name of the host side of the VM's primary veth, i.e. its port
+// on br-int (MoveVM with MakeBeforeBreak changes it).
+func (v *VM) NIC() string {
+	v.lab.mu.Lock()
+	defer v.lab.mu.Unlock()
+	return v.nic
+}
 
 // MAC is the MAC of the VM's eth0.
 func (v *VM) MAC() net.HardwareAddr { return slices.Clone(v.mac) }
@@ -55,7 +83,7 @@ func (v *VM) MAC() net.HardwareAddr { return slices.Clone(v.mac) }
 // Gateway is the VM's default gateway (invalid if none).
 func (v *VM) Gateway() netip.Addr { return v.gw }
 
-// Addrs returns the VM's addresses, primary first.
+// Addrs returns the addresses of the VM's eth0, primary first.
 func (v *VM) Addrs() []netip.Prefix {
 	v.lab.mu.Lock()
 	defer v.lab.mu.Unlock()
@@ -73,17 +101,85 @@ func (v *VM) IP() netip.Addr {
 	return netip.Addr{}
 }
 
-// OFPort returns the OpenFlow port number of the VM's port on br-int.
+// MTU is the MTU of the VM's eth0 (and of its host-side end); 0 = the
+// kernel's default.
+func (v *VM) MTU() int {
+	v.lab.mu.Lock()
+	defer v.lab.mu.Unlock()
+	if s := v.lab.st.vm(v.name); s != nil {
+		return s.MTU
+	}
+	return 0
+}
+
+// NICs returns the VM's NICs, eth0 first.
+func (v *VM) NICs() []VMNIC {
+	v.lab.mu.Lock()
+	defer v.lab.mu.Unlock()
+	s := v.lab.st.vm(v.name)
+	if s == nil {
+		return nil
+	}
+	return s.nics()
+}
+
+// NICByName returns the VM's NIC with iface-id name.
+func (v *VM) NICByName(name string) (VMNIC, bool) {
+	for _, n := range v.NICs() {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return VMNIC{}, false
+}
+
+// OFPort returns the OpenFlow port number of the VM's primary port on
+// br-int.
 func (v *VM) OFPort(ctx context.Context) (int, error) {
-	out, err := v.host.ovs.Vsctl(ctx, "get", "Interface", v.nic, "ofport")
+	v.lab.mu.Lock()
+	h, dev := v.host, v.nic
+	v.lab.mu.Unlock()
+	return ofportOf(ctx, h, v.name, dev)
+}
+
+// NICOFPort returns the OpenFlow port number of the VM's NIC with iface-id
+// nic on its host's br-int.
+func (v *VM) NICOFPort(ctx context.Context, nic string) (int, error) {
+	n, ok := v.NICByName(nic)
+	if !ok {
+		return 0, fmt.Errorf("vm %s: no NIC %q", v.name, nic)
+	}
+	return ofportOf(ctx, v.Host(), v.name, n.Dev)
+}
+
+func ofportOf(ctx context.Context, h *Host, vm, dev string) (int, error) {
+	out, err := h.ovs.Vsctl(ctx, "get", "Interface", dev, "ofport")
 	if err != nil {
-		return 0, fmt.Errorf("vm %s: ofport: %w", v.name, err)
+		return 0, fmt.Errorf("vm %s: ofport: %w", vm, err)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(out))
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("vm %s: port %s has no ofport (%q)", v.name, v.nic, strings.TrimSpace(out))
+		return 0, fmt.Errorf("vm %s: port %s has no ofport (%q)", vm, dev, strings.TrimSpace(out))
 	}
 	return n, nil
+}
+
+// VMOf returns the VM holding the NIC with iface-id nic (a VM's name names
+// its primary NIC), or nil.
+func (l *Lab) VMOf(nic string) *VM {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v := l.vms[nic]; v != nil {
+		return v
+	}
+	for _, s := range l.st.VMs {
+		for _, e := range s.Extra {
+			if e.Name == nic {
+				return l.vms[s.Name]
+			}
+		}
+	}
+	return nil
 }
 
 // AddVM plugs a VM into a running lab.
@@ -101,8 +197,60 @@ func (l *Lab) AddVM(ctx context.Context, spec VMSpec) (*VM, error) {
 	return vm, nil
 }
 
-// newVM validates spec, reserves the VM's name and device index and records
-// it in the state (before anything is created).
+func checkMTU(mtu int) bool { return mtu == 0 || (mtu >= 68 && mtu <= 65535) }
+
+// checkNIC validates the parts of a NIC's spec common to primary and
+// secondary NICs.
+func (l *Lab) checkNIC(vm, name string, mac net.HardwareAddr, mtu int, addrs []netip.Prefix) error {
+	if !vmNameRE.MatchString(name) {
+		return fmt.Errorf("lab %s: VM %s: NIC name %q must match %s", l.name, vm, name, vmNameRE)
+	}
+	if mac != nil && len(mac) != 6 {
+		return fmt.Errorf("lab %s: VM %s: NIC %s: MAC %s is not an Ethernet address", l.name, vm, name, mac)
+	}
+	if !checkMTU(mtu) {
+		return fmt.Errorf("lab %s: VM %s: NIC %s: bad MTU %d", l.name, vm, name, mtu)
+	}
+	for _, p := range addrs {
+		if !p.IsValid() {
+			return fmt.Errorf("lab %s: VM %s: NIC %s: invalid address", l.name, vm, name)
+		}
+	}
+	return nil
+}
+
+// nicNameUsedLocked says whether a VM or a NIC is already called name.
+func (l *Lab) nicNameUsedLocked(name string) bool {
+	if _, dup := l.vms[name]; dup {
+		return true
+	}
+	for _, s := range l.st.VMs {
+		for _, e := range s.Extra {
+			if e.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nextDevLocked reserves the next host-side device index and returns its
+// name and the default MAC that goes with it.
+func (l *Lab) nextDevLocked() (string, net.HardwareAddr, error) {
+	idx := l.st.NextVM
+	l.st.NextVM++
+	dev := fmt.Sprintf("%sv%d", l.name, idx)
+	if len(dev) > 15 {
+		return "", nil, fmt.Errorf("lab %s: too many VM NICs (device name %s)", l.name, dev)
+	}
+	f := fnv.New32a()
+	f.Write([]byte(l.name))
+	s := f.Sum32()
+	return dev, net.HardwareAddr{0x0a, byte(s >> 16), byte(s >> 8), byte(s), byte(idx >> 8), byte(idx)}, nil
+}
+
+// newVM validates spec, reserves the VM's name and device indexes and
+// records it in the state (before anything is created).
 func (l *Lab) newVM(spec VMSpec) (*VM, error) {
 	if !vmNameRE.MatchString(spec.Name) {
 		return nil, fmt.Errorf("lab %s: VM name %q must match %s", l.name, spec.Name, vmNameRE)
@@ -111,123 +259,227 @@ func (l *Lab) newVM(spec VMSpec) (*VM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vm %s: %w", spec.Name, err)
 	}
-	if spec.MAC != nil && len(spec.MAC) != 6 {
-		return nil, fmt.Errorf("lab %s: VM %s: MAC %s is not an Ethernet address", l.name, spec.Name, spec.MAC)
+	if err := l.checkNIC(spec.Name, spec.Name, spec.MAC, spec.MTU, spec.Addrs); err != nil {
+		return nil, err
 	}
-	if spec.MTU < 0 || (spec.MTU != 0 && spec.MTU < 68) {
-		return nil, fmt.Errorf("lab %s: VM %s: bad MTU %d", l.name, spec.Name, spec.MTU)
+	if len(spec.Extra) >= maxNICs {
+		return nil, fmt.Errorf("lab %s: VM %s: more than %d NICs", l.name, spec.Name, maxNICs)
 	}
-	for _, p := range spec.Addrs {
-		if !p.IsValid() {
-			return nil, fmt.Errorf("lab %s: VM %s: invalid address", l.name, spec.Name)
+	names := map[string]bool{spec.Name: true}
+	for _, e := range spec.Extra {
+		if err := l.checkNIC(spec.Name, e.Name, e.MAC, e.MTU, e.Addrs); err != nil {
+			return nil, err
 		}
+		if names[e.Name] {
+			return nil, fmt.Errorf("lab %s: VM %s: NIC name %s used twice", l.name, spec.Name, e.Name)
+		}
+		names[e.Name] = true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.down {
 		return nil, fmt.Errorf("lab %s is down", l.name)
 	}
-	if _, dup := l.vms[spec.Name]; dup {
-		return nil, fmt.Errorf("lab %s: VM %s already exists", l.name, spec.Name)
+	for n := range names {
+		if l.nicNameUsedLocked(n) {
+			if n == spec.Name {
+				return nil, fmt.Errorf("lab %s: VM %s already exists", l.name, spec.Name)
+			}
+			return nil, fmt.Errorf("lab %s: VM %s: a VM or NIC %s already exists", l.name, spec.Name, n)
+		}
 	}
-	idx := l.st.NextVM
-	l.st.NextVM++
-	mac := slices.Clone(spec.MAC)
-	if mac == nil {
-		f := fnv.New32a()
-		f.Write([]byte(l.name))
-		s := f.Sum32()
-		mac = net.HardwareAddr{0x0a, byte(s >> 16), byte(s >> 8), byte(s), byte(idx >> 8), byte(idx)}
+	dev, mac, err := l.nextDevLocked()
+	if err != nil {
+		return nil, err
+	}
+	if spec.MAC != nil {
+		mac = slices.Clone(spec.MAC)
 	}
 	vm := &VM{
 		lab:   l,
 		name:  spec.Name,
 		host:  h,
 		netns: l.name + "-v-" + spec.Name,
-		nic:   fmt.Sprintf("%sv%d", l.name, idx),
+		nic:   dev,
 		mac:   mac,
 		gw:    spec.Gateway.Unmap(),
-		mtu:   spec.MTU,
 	}
-	if len(vm.nic) > 15 {
-		return nil, fmt.Errorf("lab %s: too many VMs (device name %s)", l.name, vm.nic)
+	vs := vmState{
+		Name: spec.Name, Host: spec.Host, Netns: vm.netns, NIC: dev, MAC: mac.String(),
+		Addrs: slices.Clone(spec.Addrs), Gateway: vm.gw, MTU: spec.MTU,
+	}
+	l.st.Devices = append(l.st.Devices, deviceState{Netns: h.netns, Name: dev}, deviceState{Netns: vm.netns, Name: VMIface})
+	for i, e := range spec.Extra {
+		dev, mac, err := l.nextDevLocked()
+		if err != nil {
+			return nil, err
+		}
+		if e.MAC != nil {
+			mac = slices.Clone(e.MAC)
+		}
+		ns := nicState{Name: e.Name, Iface: fmt.Sprintf("eth%d", i+1), NIC: dev, MAC: mac.String(),
+			Addrs: slices.Clone(e.Addrs), MTU: e.MTU}
+		vs.Extra = append(vs.Extra, ns)
+		l.st.Devices = append(l.st.Devices, deviceState{Netns: h.netns, Name: dev}, deviceState{Netns: vm.netns, Name: ns.Iface})
 	}
 	l.vms[spec.Name] = vm
-	l.st.VMs = append(l.st.VMs, vmState{
-		Name: spec.Name, Host: spec.Host, Netns: vm.netns, NIC: vm.nic, MAC: mac.String(),
-		Addrs: slices.Clone(spec.Addrs), Gateway: vm.gw, MTU: spec.MTU,
-	})
-	l.st.Devices = append(l.st.Devices, deviceState{Netns: h.netns, Name: vm.nic}, deviceState{Netns: vm.netns, Name: VMIface})
+	l.st.VMs = append(l.st.VMs, vs)
 	if err := l.saveLocked(); err != nil {
 		return nil, err
 	}
 	return vm, nil
 }
 
-// plug creates the VM's namespace and veth and adds the host end to br-int.
+// plug creates the VM's namespace and NICs and adds their host ends to
+// br-int.
 func (v *VM) plug(ctx context.Context) error {
-	h := v.host
 	if err := v.lab.addNetns(ctx, v.netns, true); err != nil {
 		return fmt.Errorf("vm %s: %w", v.name, err)
 	}
-	vmCmd := func(argv ...string) []string { return nsArgv(v.netns, argv) }
-	mtu := []string{}
-	if v.mtu > 0 {
-		mtu = []string{"mtu", strconv.Itoa(v.mtu)}
+	h := v.Host()
+	nics := v.NICs()
+	for i, n := range nics {
+		if err := v.makeVeth(ctx, h, n.Dev, n.Iface, n); err != nil {
+			return err
+		}
+		if err := v.configure(ctx, n.Iface, n, i == 0); err != nil {
+			return err
+		}
+	}
+	if err := v.attach(ctx, h, nics); err != nil {
+		return err
+	}
+	v.lab.log.WithFields(logrus.Fields{"vm": v.name, "host": h.name, "nic": nics[0].Dev, "mac": v.mac.String(), "nics": len(nics)}).Debug("VM plugged")
+	return nil
+}
+
+// makeVeth creates a NIC's veth: dev in h's namespace (up, with the NIC's
+// MTU) and iface in the VM's namespace with the NIC's MAC and MTU and TX
+// checksum offload off, still down.
+func (v *VM) makeVeth(ctx context.Context, h *Host, dev, iface string, n VMNIC) error {
+	var mtu []string
+	if n.MTU > 0 {
+		mtu = []string{"mtu", strconv.Itoa(n.MTU)}
 	}
 	steps := [][]string{
-		{"ip", "-n", h.netns, "link", "add", v.nic, "type", "veth", "peer", "name", VMIface, "netns", v.netns},
-		append([]string{"ip", "-n", v.netns, "link", "set", VMIface, "address", v.mac.String()}, mtu...),
+		{"ip", "-n", h.netns, "link", "add", dev, "type", "veth", "peer", "name", iface, "netns", v.netns},
+		append([]string{"ip", "-n", v.netns, "link", "set", "dev", iface, "address", n.MAC.String()}, mtu...),
 		// TCP through the userspace datapath needs checksums filled in by the sender.
-		vmCmd("ethtool", "-K", VMIface, "tx", "off"),
+		nsArgv(v.netns, []string{"ethtool", "-K", iface, "tx", "off"}),
+		append([]string{"ip", "-n", h.netns, "link", "set", "dev", dev, "up"}, mtu...),
 	}
-	for _, p := range v.Addrs() {
-		steps = append(steps, addrCmd(v.netns, "add", p))
+	for _, s := range steps {
+		if _, err := run(ctx, s...); err != nil {
+			return fmt.Errorf("vm %s: NIC %s: %w", v.name, n.Name, err)
+		}
 	}
-	steps = append(steps,
-		[]string{"ip", "-n", v.netns, "link", "set", VMIface, "up"},
-		append([]string{"ip", "-n", h.netns, "link", "set", v.nic, "up"}, mtu...),
-	)
-	if v.gw.IsValid() {
+	return nil
+}
+
+// configure gives the VM's device iface the NIC's addresses and brings it
+// up; the primary NIC gets the default route, a secondary one only the
+// on-link routes of its addresses (and, as on a multi-homed host, ARP
+// answered and sourced per device and no reverse-path filter).
+func (v *VM) configure(ctx context.Context, iface string, n VMNIC, primary bool) error {
+	var steps [][]string
+	if !primary {
+		steps = append(steps, nsArgv(v.netns, []string{"sysctl", "-qw",
+			"net.ipv4.conf.all.rp_filter=0", "net/ipv4/conf/" + iface + "/rp_filter=0",
+			"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"}))
+	}
+	for _, p := range n.Addrs {
+		steps = append(steps, addrCmd(v.netns, iface, "add", p))
+	}
+	steps = append(steps, []string{"ip", "-n", v.netns, "link", "set", "dev", iface, "up"})
+	if !primary {
+		// As cloud images do for a secondary interface (AWS's
+		// ec2-net-utils): packets from its addresses leave through it
+		// (its own routing table, via its subnet's gateway), else replies
+		// would leave by eth0 with a source port security refuses there.
+		table := strconv.Itoa(100 + secondaryIndex(iface))
+		for _, p := range n.Addrs {
+			if !p.Addr().Is4() {
+				continue
+			}
+			gw := p.Masked().Addr().Next()
+			steps = append(steps,
+				[]string{"ip", "-n", v.netns, "route", "replace", p.Masked().String(), "dev", iface, "table", table},
+				[]string{"ip", "-n", v.netns, "route", "replace", "default", "via", gw.String(), "dev", iface, "table", table},
+				[]string{"ip", "-n", v.netns, "rule", "add", "from", p.Addr().String(), "table", table})
+		}
+	}
+	if primary && v.gw.IsValid() {
 		r := []string{"ip", "-n", v.netns}
 		if v.gw.Is6() {
 			r = append(r, "-6")
 		}
-		r = append(r, "route", "add", "default", "via", v.gw.String(), "dev", VMIface)
-		if !slices.ContainsFunc(v.Addrs(), func(p netip.Prefix) bool { return p.Masked().Contains(v.gw) }) {
+		r = append(r, "route", "add", "default", "via", v.gw.String(), "dev", iface)
+		if !slices.ContainsFunc(n.Addrs, func(p netip.Prefix) bool { return p.Masked().Contains(v.gw) }) {
 			r = append(r, "onlink")
 		}
 		steps = append(steps, r)
 	}
 	for _, s := range steps {
 		if _, err := run(ctx, s...); err != nil {
-			return fmt.Errorf("vm %s: %w", v.name, err)
+			return fmt.Errorf("vm %s: NIC %s: %w", v.name, n.Name, err)
 		}
 	}
-	if _, err := h.ovs.Vsctl(ctx, "add-port", IntegrationBridge, v.nic, "--",
-		"set", "Interface", v.nic,
-		"external_ids:iface-id="+v.name,
-		"external_ids:attached-mac="+v.mac.String(),
-		"external_ids:iface-status=active"); err != nil {
-		return fmt.Errorf("vm %s: plug into %s on %s: %w", v.name, IntegrationBridge, h.name, err)
-	}
-	if _, err := v.OFPort(ctx); err != nil {
-		return err
-	}
-	v.lab.log.WithFields(logrus.Fields{"vm": v.name, "host": h.name, "nic": v.nic, "mac": v.mac.String()}).Debug("VM plugged")
 	return nil
 }
 
-func addrCmd(ns, op string, p netip.Prefix) []string {
-	c := []string{"ip", "-n", ns, "addr", op, p.String(), "dev", VMIface}
+// attach adds the NICs' host-side devices to h's br-int with their
+// iface-ids, in one OVSDB transaction, and checks they got an OpenFlow
+// port.
+func (v *VM) attach(ctx context.Context, h *Host, nics []VMNIC) error {
+	var args []string
+	for _, n := range nics {
+		if len(args) > 0 {
+			args = append(args, "--")
+		}
+		args = append(args, "add-port", IntegrationBridge, n.Dev, "--",
+			"set", "Interface", n.Dev,
+			"external_ids:iface-id="+n.Name,
+			"external_ids:attached-mac="+n.MAC.String(),
+			"external_ids:iface-status=active")
+	}
+	if _, err := h.ovs.Vsctl(ctx, args...); err != nil {
+		return fmt.Errorf("vm %s: plug into %s on %s: %w", v.name, IntegrationBridge, h.name, err)
+	}
+	for _, n := range nics {
+		if _, err := ofportOf(ctx, h, v.name, n.Dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// detach deletes the devices' ports from h's br-int (if they exist), in
+// one OVSDB transaction.
+func detach(ctx context.Context, h *Host, devs []string) error {
+	if h.ovs == nil || len(devs) == 0 {
+		return nil
+	}
+	var args []string
+	for _, d := range devs {
+		if len(args) > 0 {
+			args = append(args, "--")
+		}
+		args = append(args, "--if-exists", "del-port", IntegrationBridge, d)
+	}
+	_, err := h.ovs.Vsctl(ctx, args...)
+	return err
+}
+
+func addrCmd(ns, iface, op string, p netip.Prefix) []string {
+	c := []string{"ip", "-n", ns, "addr", op, p.String(), "dev", iface}
 	if op == "add" && p.Addr().Is6() {
 		c = append(c, "nodad")
 	}
 	return c
 }
 
-// RemoveVM unplugs a VM: deletes its port from br-int and its namespace
-// (which destroys the veth).
+// RemoveVM unplugs a VM: deletes its ports from br-int and its namespace
+// (which destroys the veths).
 func (l *Lab) RemoveVM(ctx context.Context, name string) error {
 	l.mu.Lock()
 	vm := l.vms[name]
@@ -235,13 +487,20 @@ func (l *Lab) RemoveVM(ctx context.Context, name string) error {
 	if vm == nil {
 		return fmt.Errorf("lab %s: no VM %q", l.name, name)
 	}
-	var errs []error
-	if vm.host.ovs != nil {
-		if _, err := vm.host.ovs.Vsctl(ctx, "--if-exists", "del-port", IntegrationBridge, vm.nic); err != nil {
-			errs = append(errs, fmt.Errorf("vm %s: unplug: %w", name, err))
-		}
+	vm.ops.Lock()
+	defer vm.ops.Unlock()
+	var devs []string
+	for _, n := range vm.NICs() {
+		devs = append(devs, n.Dev)
 	}
-	if netnsExists(vm.netns) {
+	var errs []error
+	if err := detach(ctx, vm.Host(), devs); err != nil {
+		errs = append(errs, fmt.Errorf("vm %s: unplug: %w", name, err))
+	}
+	l.mu.Lock()
+	made := slices.Contains(l.st.Netns, vm.netns) // not one that was there before
+	l.mu.Unlock()
+	if made && netnsExists(vm.netns) {
 		if _, err := run(ctx, "ip", "netns", "del", vm.netns); err != nil {
 			errs = append(errs, fmt.Errorf("vm %s: %w", name, err))
 		}
@@ -253,7 +512,7 @@ func (l *Lab) RemoveVM(ctx context.Context, name string) error {
 	defer l.mu.Unlock()
 	delete(l.vms, name)
 	l.st.VMs = slices.DeleteFunc(l.st.VMs, func(s vmState) bool { return s.Name == name })
-	l.dropNetns(vm.netns, vm.nic)
+	l.dropNetns(vm.netns, devs...)
 	l.log.WithField("vm", name).Debug("VM removed")
 	return l.saveLocked()
 }
@@ -269,7 +528,7 @@ func (v *VM) Exec(ctx context.Context, argv ...string) (string, error) {
 
 // AddAddr adds an address to the VM's eth0 (recorded in the inventory).
 func (v *VM) AddAddr(ctx context.Context, p netip.Prefix) error {
-	if _, err := run(ctx, addrCmd(v.netns, "add", p)...); err != nil {
+	if _, err := run(ctx, addrCmd(v.netns, VMIface, "add", p)...); err != nil {
 		return fmt.Errorf("vm %s: %w", v.name, err)
 	}
 	return v.updateAddrs(func(a []netip.Prefix) []netip.Prefix { return append(a, p) })
@@ -277,7 +536,7 @@ func (v *VM) AddAddr(ctx context.Context, p netip.Prefix) error {
 
 // DelAddr removes an address from the VM's eth0.
 func (v *VM) DelAddr(ctx context.Context, p netip.Prefix) error {
-	if _, err := run(ctx, addrCmd(v.netns, "del", p)...); err != nil {
+	if _, err := run(ctx, addrCmd(v.netns, VMIface, "del", p)...); err != nil {
 		return fmt.Errorf("vm %s: %w", v.name, err)
 	}
 	return v.updateAddrs(func(a []netip.Prefix) []netip.Prefix {
@@ -379,10 +638,15 @@ s.send(bytes.fromhex(sys.argv[2]))
 // of the VM's eth0 through an AF_PACKET socket: nothing is checked or
 // rewritten, so it may carry any source MAC or IP (spoofing tests).
 func (v *VM) SendFrame(ctx context.Context, frame []byte) error {
+	return v.SendFrameOn(ctx, VMIface, frame)
+}
+
+// SendFrameOn is SendFrame out of another of the VM's devices (eth1, ...).
+func (v *VM) SendFrameOn(ctx context.Context, iface string, frame []byte) error {
 	if len(frame) < 14 {
 		return fmt.Errorf("vm %s: frame of %d bytes is shorter than an Ethernet header", v.name, len(frame))
 	}
-	if _, err := run(ctx, nsArgv(v.netns, []string{"/usr/bin/python3", "-c", sendFrameScript, VMIface, hex.EncodeToString(frame)})...); err != nil {
+	if _, err := run(ctx, nsArgv(v.netns, []string{"/usr/bin/python3", "-c", sendFrameScript, iface, hex.EncodeToString(frame)})...); err != nil {
 		return fmt.Errorf("vm %s: send frame: %w", v.name, err)
 	}
 	return nil
@@ -435,7 +699,13 @@ type Capture struct {
 // capture with ctx also ends it. The tcpdump is tracked in state.json until
 // stopped.
 func (v *VM) Capture(ctx context.Context, filter string) (*Capture, error) {
-	return v.lab.capture(ctx, v.netns, VMIface, "vm "+v.name, "tcpdump/"+v.name, filter)
+	return v.CaptureOn(ctx, VMIface, filter)
+}
+
+// CaptureOn is Capture on another of the VM's devices (a secondary NIC's
+// eth1, ..., or "any").
+func (v *VM) CaptureOn(ctx context.Context, iface, filter string) (*Capture, error) {
+	return v.lab.capture(ctx, v.netns, iface, "vm "+v.name, "tcpdump/"+v.name, filter)
 }
 
 // capture starts `tcpdump -e -n -l -i IFACE FILTER` in netns, tracked as
@@ -547,4 +817,13 @@ func (c *Capture) Stop() []string {
 		c.res = c.Lines()
 	})
 	return slices.Clone(c.res)
+}
+
+// secondaryIndex is the number of a VM device named ethN (0 otherwise).
+func secondaryIndex(iface string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(iface, "eth"))
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
-	"strings"
 )
 
 // FieldError is a validation error that names the object and field.
@@ -56,8 +55,6 @@ func FieldErrors(err error) []*FieldError {
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 var ifaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
-// Encapsulations the data plane can use.
-var supportedEncaps = map[string]bool{"vxlan": true, "gre": true, "geneve": true}
 
 type builder struct {
 	errs []error
@@ -76,6 +73,7 @@ func Build(p *Policy) (*Net, error) {
 		NICs: map[string]*NICInfo{}, Hosts: map[string]*HostInfo{},
 	}}
 	b.accounts(p.Accounts)
+	b.settings(p.Settings)
 	b.hosts(p.Hosts)
 	b.vpcs(p.VPCs)
 	b.peerings(p.Peerings)
@@ -84,6 +82,11 @@ func Build(p *Policy) (*Net, error) {
 	b.securityGroups(p)
 	b.routeTables(p)
 	b.gateways(p)
+	for _, nic := range b.net.NICs {
+		if h := b.net.Hosts[nic.Host]; h != nil {
+			nic.MTU = h.VMMTU
+		}
+	}
 	if len(b.errs) > 0 {
 		return nil, errors.Join(b.errs...)
 	}
@@ -124,7 +127,7 @@ func (b *builder) hosts(hs []Host) {
 		if !b.name("host", h.Name, seen) {
 			continue
 		}
-		hi := &HostInfo{Name: h.Name, Encap: h.Encap, OVSDB: h.OVSDB, DatapathType: h.DatapathType}
+		hi := &HostInfo{Name: h.Name, OVSDB: h.OVSDB, DatapathType: h.DatapathType}
 		ip, err := netip.ParseAddr(h.UnderlayIP)
 		switch {
 		case h.UnderlayIP == "":
@@ -137,12 +140,6 @@ func (b *builder) hosts(hs []Host) {
 			ips[ip] = h.Name
 			hi.UnderlayIP = ip
 		}
-		if hi.Encap == "" {
-			hi.Encap = "vxlan"
-		}
-		if !supportedEncaps[hi.Encap] {
-			b.fail("host", h.Name, "encap", "%q is not supported (use vxlan, gre or geneve)", h.Encap)
-		}
 		if hi.DatapathType == "" {
 			hi.DatapathType = "netdev"
 		}
@@ -152,19 +149,13 @@ func (b *builder) hosts(hs []Host) {
 		if h.Uplink != nil {
 			hi.Uplink = b.uplink(h)
 		}
+		b.hostTunnels(h, hi)
 		hi.DatapathID = probe(hashName("host/"+h.Name)&0xffffffffffff|1, 0xffffffffffff, func(v uint64) bool { return dpids[v] != "" })
 		dpids[hi.DatapathID] = h.Name
 		b.net.Hosts[h.Name] = hi
 	}
-	// Until per-pair encap negotiation exists, a deployment uses one kind.
-	encaps := map[string]bool{}
-	for _, h := range b.net.Hosts {
-		encaps[h.Encap] = true
-	}
-	if len(encaps) > 1 {
-		b.fail("host", "", "encap", "all hosts must use the same encapsulation for now, got %s", strings.Join(sortedKeys(encaps), ", "))
-	}
 	b.net.HostNames = sortedKeys(b.net.Hosts)
+	b.pairTunnels()
 }
 
 func (b *builder) vpcs(vs []VPC) {

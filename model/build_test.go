@@ -97,7 +97,7 @@ func TestBuildErrors(t *testing.T) {
 		{"vni range", `vni: 42|vni: 16777216`, `vni: 16777216 is out of range`},
 		{"bad underlay", `underlay_ip: 172.31.0.12|underlay_ip: 300.1.1.1`, `host "h2": underlay_ip: "300.1.1.1" is not an IPv4 address`},
 		{"duplicate underlay", `underlay_ip: 172.31.0.12|underlay_ip: 172.31.0.11`, `host "h2": underlay_ip: 172.31.0.11 is already used by host "h1"`},
-		{"bad encap", `underlay_ip: 172.31.0.12}|underlay_ip: 172.31.0.12, encap: carrier-pigeon}`, `host "h2": encap: "carrier-pigeon" is not supported`},
+		{"bad encap", `underlay_ip: 172.31.0.12}|underlay_ip: 172.31.0.12, encap: carrier-pigeon}`, `host "h2": encap: "carrier-pigeon" is not a tunnel kind`},
 		{"bad name", `{name: acme}|{name: "ac me"}`, `account "ac me": name: must be`},
 		{"vpc too big", `cidr: 10.0.0.0/16, vni|cidr: 10.0.0.0/8, vni`, `prefix length must be between /16 and /28`},
 	}

@@ -30,6 +30,9 @@ type Net struct {
 	PublicIPs        map[string]*PublicIPInfo
 	PublicIPNames    []string
 	GatewayHosts     []*HostInfo
+	// EncapOrder is the deployment's order of tunnel kinds.
+	EncapOrder []string
+	pairs      map[[2]string]string
 	publicByPrivate  map[*VPCInfo]map[netip.Addr]*PublicIPInfo
 
 	// Sorted name lists, for deterministic iteration.
@@ -79,6 +82,8 @@ type NICInfo struct {
 	Groups       []*SGInfo
 	// SourceDestCheck: only the NIC's own IPs as source and destination.
 	SourceDestCheck bool
+	// MTU is the MTU the NIC must use: its host's VMMTU (0 when unplaced).
+	MTU int
 }
 
 // IPs returns the primary and secondary IPs.
@@ -90,7 +95,17 @@ func (n *NICInfo) IPs() []netip.Addr {
 type HostInfo struct {
 	Name         string
 	UnderlayIP   netip.Addr
-	Encap        string
+	// Encaps are the kinds configured for the host (its own or the
+	// deployment's), Usable those its datapath can send with.
+	Encaps, Usable []string
+	// UnderlayMTU (default 1500) and VMMTU, the MTU its VMs must use: the
+	// underlay MTU less the overhead of the kind used with each peer (and
+	// the peer's underlay MTU), the smallest over all peers.
+	UnderlayMTU, VMMTU int
+	// Problems are reasons some traffic cannot flow (a kind its datapath
+	// cannot send, no kind in common with a peer); `openvpc show` and the
+	// API report them.
+	Problems []string
 	OVSDB        string
 	DatapathType string
 	DatapathID   uint64      // unique, derived from the name

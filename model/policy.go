@@ -25,6 +25,15 @@ type Policy struct {
 	InternetGateways []InternetGateway `yaml:"internet_gateways,omitempty" json:"internet_gateways,omitempty"`
 	PublicIPPools    []PublicIPPool    `yaml:"public_ip_pools,omitempty" json:"public_ip_pools,omitempty"`
 	PublicIPs        []PublicIP        `yaml:"public_ips,omitempty" json:"public_ips,omitempty"`
+	// Settings are deployment-wide choices.
+	Settings *Settings `yaml:"settings,omitempty" json:"settings,omitempty"`
+}
+
+// Settings are deployment-wide choices.
+type Settings struct {
+	// Encaps are the tunnel kinds in the deployment's order of preference;
+	// default [vxlan]. Hosts may narrow them (Host.Encaps).
+	Encaps []string `yaml:"encaps,omitempty" json:"encaps,omitempty"`
 }
 
 // Account is a tenant.
@@ -85,8 +94,15 @@ type NIC struct {
 type Host struct {
 	Name       string `yaml:"name" json:"name"`
 	UnderlayIP string `yaml:"underlay_ip,omitempty" json:"underlay_ip,omitempty"`
-	// Encap is the tunnel kind (vxlan, gre, geneve); default vxlan.
+	// Encaps are the tunnel kinds the host can use (vxlan, geneve, gre,
+	// stt), overriding the deployment's (Settings.Encaps); a pair of hosts
+	// uses the first kind of the deployment's order both have.
+	Encaps []string `yaml:"encaps,omitempty" json:"encaps,omitempty"`
+	// Encap is the older single-kind form of Encaps.
 	Encap string `yaml:"encap,omitempty" json:"encap,omitempty"`
+	// UnderlayMTU is the MTU of the host's underlay network; default 1500.
+	// Less the tunnel overhead, it gives its VMs' MTU.
+	UnderlayMTU int `yaml:"underlay_mtu,omitempty" json:"underlay_mtu,omitempty"`
 	// OVSDB is the endpoint the controller dials (unix:/path or tcp:ip:port).
 	OVSDB string `yaml:"ovsdb,omitempty" json:"ovsdb,omitempty"`
 	// DatapathType is netdev (userspace) or system (kernel); default netdev.
@@ -110,7 +126,13 @@ func (p *Policy) Clone() *Policy {
 		PublicIPPools:    append([]PublicIPPool(nil), p.PublicIPPools...),
 		PublicIPs:        append([]PublicIP(nil), p.PublicIPs...),
 	}
+	if p.Settings != nil {
+		st := *p.Settings
+		st.Encaps = append([]string(nil), st.Encaps...)
+		c.Settings = &st
+	}
 	for i := range c.Hosts {
+		c.Hosts[i].Encaps = append([]string(nil), c.Hosts[i].Encaps...)
 		if u := c.Hosts[i].Uplink; u != nil {
 			v := *u
 			c.Hosts[i].Uplink = &v

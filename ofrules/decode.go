@@ -402,6 +402,8 @@ func decodeNXAction(subtype uint16, a []byte) ([]Action, error) {
 		return []Action{Conjunction{Clause: a[10] + 1, NClauses: a[11], ID: binary.BigEndian.Uint32(a[12:])}}, nil
 	case 35: // NXAST_CT
 		return decodeCT(a)
+	case nxastCheckPktLarger:
+		return decodeCheckPktLarger(a)
 	case 6: // NXAST_REG_MOVE
 		if len(a) < 24 {
 			return nil, fmt.Errorf("short reg_move action")
@@ -438,6 +440,29 @@ func decodeNXAction(subtype uint16, a []byte) ([]Action, error) {
 		return decodeSetFieldTLV(a[10:])
 	}
 	return nil, fmt.Errorf("unsupported Nicira action subtype %d", subtype)
+}
+
+// decodeCheckPktLarger decodes NXAST_CHECK_PKT_LARGER (see
+// encodeCheckPktLarger). OVS writes the destination with its oldest
+// (NXM) header, e.g. NXM_OF_ETH_SRC for eth_src; registers are NXM_NX_REGn.
+func decodeCheckPktLarger(a []byte) ([]Action, error) {
+	if len(a) < nxCheckPktLargerLength {
+		return nil, fmt.Errorf("short check_pkt_larger action")
+	}
+	pktLen, ofs := binary.BigEndian.Uint16(a[10:]), binary.BigEndian.Uint16(a[12:])
+	f, n, err := parseHeaderRef(a[14:])
+	if err != nil {
+		return nil, fmt.Errorf("check_pkt_larger: %w", err)
+	}
+	for _, x := range a[14+n:] {
+		if x != 0 {
+			return nil, fmt.Errorf("check_pkt_larger: non-zero padding")
+		}
+	}
+	if int(ofs) >= f.Bits() {
+		return nil, fmt.Errorf("check_pkt_larger: bit %d outside the %d bits of %s", ofs, f.Bits(), f)
+	}
+	return []Action{CheckPktLarger{Len: pktLen, Dst: f, Ofs: uint8(ofs)}}, nil
 }
 
 func decodeCT(a []byte) ([]Action, error) {

@@ -18,6 +18,9 @@ package ofrules
 //   - Controller{MaxLen} is output:CONTROLLER with that max_len (<= 0xffe5);
 //     Output{Port: PortController} is output:CONTROLLER with max_len
 //     0xffff (whole packet).
+//   - CheckPktLarger is NXAST_CHECK_PKT_LARGER (libOpenflow has none),
+//     written by hand: 24 bytes, pkt_len and the bit offset as be16, then
+//     the destination's 4-byte OXM/NXM header, zero padding.
 //
 // libOpenflow's typed match values have bugs (MACs are not unmarshalled,
 // NXM tun_id decodes to nil, FlowMod writes out_port twice), so match and
@@ -50,6 +53,9 @@ const (
 	ofpNoBuffer      = 0xffffffff
 	nxExperimenterID = 0x00002320
 	ctRecircNone     = 0xff
+
+	nxastCheckPktLarger    = 49 // Nicira action subtype
+	nxCheckPktLargerLength = 24
 
 	// ctStateBits are the ct_state bits OVS defines (new, est, rel, rpl,
 	// inv, trk, snat, dnat); it reports a full ct_state mask as 0xff.
@@ -468,6 +474,8 @@ func encodeAction(a Action, c actionCtx) (openflow15.Action, error) {
 			openflow15.OxmId{Class: do.class, Field: do.field, Length: do.size}), nil
 	case Resubmit:
 		return openflow15.NewNXActionResubmitTableAction(ofppInPort16, a.Table), nil
+	case CheckPktLarger:
+		return encodeCheckPktLarger(a, c)
 	case Conjunction:
 		if a.NClauses < 2 || a.NClauses > 64 || a.Clause < 1 || a.Clause > a.NClauses {
 			return nil, fmt.Errorf("conjunction clause %d/%d invalid (need 1 <= clause <= n, 2 <= n <= 64)", a.Clause, a.NClauses)
@@ -481,6 +489,38 @@ func encodeAction(a Action, c actionCtx) (openflow15.Action, error) {
 		return nil, fmt.Errorf("nil action")
 	}
 	return nil, fmt.Errorf("unsupported action type %T", a)
+}
+
+// rawAction is an action marshalled by hand, for what libOpenflow lacks.
+type rawAction struct{ b []byte }
+
+func (r *rawAction) Header() *openflow15.ActionHeader {
+	return &openflow15.ActionHeader{Type: binary.BigEndian.Uint16(r.b), Length: uint16(len(r.b))}
+}
+func (r *rawAction) Len() uint16                    { return uint16(len(r.b)) }
+func (r *rawAction) MarshalBinary() ([]byte, error) { return r.b, nil }
+func (r *rawAction) UnmarshalBinary(b []byte) error { r.b = append(r.b[:0], b...); return nil }
+
+// encodeCheckPktLarger builds OVS's struct nx_action_check_pkt_larger:
+// type, len (24), vendor, subtype (49), pkt_len, offset of the result bit,
+// the destination's OXM/NXM header, zeros.
+func encodeCheckPktLarger(a CheckPktLarger, c actionCtx) (openflow15.Action, error) {
+	if err := c.checkDst(a.Dst, "check_pkt_larger"); err != nil {
+		return nil, err
+	}
+	if _, err := checkRange(a.Dst, int(a.Ofs), 1, "check_pkt_larger"); err != nil {
+		return nil, err
+	}
+	o, _ := a.Dst.wire()
+	b := make([]byte, nxCheckPktLargerLength)
+	binary.BigEndian.PutUint16(b[0:], 0xffff) // OFPAT_EXPERIMENTER
+	binary.BigEndian.PutUint16(b[2:], nxCheckPktLargerLength)
+	binary.BigEndian.PutUint32(b[4:], nxExperimenterID)
+	binary.BigEndian.PutUint16(b[8:], nxastCheckPktLarger)
+	binary.BigEndian.PutUint16(b[10:], a.Len)
+	binary.BigEndian.PutUint16(b[12:], uint16(a.Ofs))
+	binary.BigEndian.PutUint32(b[14:], o.header())
+	return &rawAction{b}, nil
 }
 
 func encodeCT(a CT, c actionCtx) (openflow15.Action, error) {

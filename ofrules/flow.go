@@ -294,6 +294,17 @@ type Conjunction struct {
 // Controller sends the packet to the controller.
 type Controller struct{ MaxLen uint16 }
 
+// CheckPktLarger is OVS's check_pkt_larger(Len)->Dst[Ofs]: it sets bit Ofs
+// of Dst to 1 if the frame (Ethernet header included) is larger than Len
+// bytes, else to 0. Dst is a writable field, usually a register.
+// ovs-actions(7) says VLAN tags do not count; OVS 3.1's userspace
+// (netdev) datapath counts them.
+type CheckPktLarger struct {
+	Len uint16
+	Dst Field
+	Ofs uint8
+}
+
 // TableNamer maps table numbers to names for text output.
 type TableNamer func(table uint8) string
 
@@ -595,6 +606,12 @@ func (a CT) text(n TableNamer) string {
 
 func (a Conjunction) text(TableNamer) string {
 	return fmt.Sprintf("conjunction(%d,%d/%d)", a.ID, a.Clause, a.NClauses)
+}
+
+// text uses our short field names (reg0[5]), as Move does; ovs-ofctl
+// prints NXM_NX_REG0[5] but accepts both.
+func (a CheckPktLarger) text(TableNamer) string {
+	return fmt.Sprintf("check_pkt_larger(%d)->%s[%d]", a.Len, a.Dst.setName(), a.Ofs)
 }
 
 func (a Controller) text(TableNamer) string {

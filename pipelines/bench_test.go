@@ -17,7 +17,7 @@ func genSnapshot(tb testing.TB, p policygen.Params) *Snapshot {
 	}
 	s := &Snapshot{Net: n, Hosts: map[string]HostState{}}
 	for h, ports := range policygen.AllBound(n) {
-		s.Hosts[h] = HostState{Ports: ports, TunnelPort: 1}
+		s.Hosts[h] = HostState{Ports: ports, TunnelPorts: OfflinePorts(n.Hosts[h])}
 	}
 	return s
 }

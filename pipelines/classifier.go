@@ -19,10 +19,10 @@ func (c *compiler) classifier() {
 			ofrules.SetField{Field: ofrules.Metadata, Value: uint64(nic.Subnet.VPC.VNI)},
 			gotoT(TablePortSecurity))
 	}
-	if c.st.TunnelPort != 0 {
+	for _, port := range c.tunnelPorts() {
 		for _, v := range c.tunnelVPCs() {
 			c.add(TableClassifier, 100, cookie(CatTunnel, uint64(v.VNI)),
-				ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(c.st.TunnelPort)), ofrules.Exact(ofrules.TunID, uint64(v.VNI))),
+				ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(port)), ofrules.Exact(ofrules.TunID, uint64(v.VNI))),
 				ofrules.SetField{Field: ofrules.Metadata, Value: uint64(v.VNI)},
 				flagSet(FlagFromTunnel),
 				gotoT(TableTunnelSource))
@@ -48,7 +48,7 @@ func (c *compiler) tunnelVPCs() []*model.VPCInfo {
 // tunnelSource (table 1): accept tunnelled packets only from the underlay
 // address of a known host.
 func (c *compiler) tunnelSource() {
-	if c.st.TunnelPort == 0 {
+	if len(c.tunnelPorts()) == 0 {
 		return
 	}
 	for _, name := range c.snap.Net.HostNames {
@@ -56,8 +56,13 @@ func (c *compiler) tunnelSource() {
 		if name == c.host.Name {
 			continue
 		}
+		// Each peer sends with the pair's kind: only on that port.
+		port, ok := c.tunnelTo(h)
+		if !ok {
+			continue
+		}
 		c.add(TableTunnelSource, 100, cookie(CatTunnel, h.DatapathID),
-			ofrules.NewMatch(ofrules.Exact(ofrules.TunSrc, ipVal(h.UnderlayIP))),
+			ofrules.NewMatch(ofrules.Exact(ofrules.InPort, uint64(port)), ofrules.Exact(ofrules.TunSrc, ipVal(h.UnderlayIP))),
 			gotoT(TableDestLookup))
 	}
 	c.dropMiss(TableTunnelSource)

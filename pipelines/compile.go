@@ -16,8 +16,12 @@ import (
 type HostState struct {
 	// Ports maps bound NIC names (external_ids:iface-id) to their ofport.
 	Ports map[string]uint32
-	// TunnelPort is the ofport of the host's flow-based tunnel port (0: not yet known).
-	TunnelPort uint32
+	// TunnelPorts maps each tunnel kind the host has a flow-based port
+	// for to its ofport (missing or 0: not yet known).
+	TunnelPorts map[string]uint32
+	// Since orders bindings: a NIC bound on several hosts at once (a live
+	// migration) is where its binding is newest (highest value).
+	Since map[string]uint64
 	// UplinkPort is a gateway host's uplink ofport (0: none or not yet known).
 	UplinkPort uint32
 	// NextHopMAC is the uplink router's MAC as resolved by ARP (nil: not
@@ -42,14 +46,16 @@ type Location struct {
 }
 
 // Locate returns where a NIC is: the host it is bound on (when bound on
-// several, the policy's placement wins, else the first by name), otherwise
-// its placement in the policy.
+// several, as during a live migration, the newest binding wins, then the
+// policy's placement, then the first by name), otherwise its placement in
+// the policy. A port of the NIC elsewhere is isolated (no flows).
 func (s *Snapshot) Locate(nic *model.NICInfo) (Location, bool) {
 	s.locOnce.Do(s.indexBindings)
 	if bound := s.bound[nic.Name]; len(bound) > 0 {
 		h := bound[0]
-		for _, b := range bound {
-			if b == nic.Host {
+		for _, b := range bound[1:] {
+			nb, nh := s.Hosts[b].Since[nic.Name], s.Hosts[h].Since[nic.Name]
+			if nb > nh || nb == nh && b == nic.Host {
 				h = b
 			}
 		}
@@ -119,6 +125,9 @@ func (c *compiler) collectLocal() {
 		nic := c.snap.Net.NICs[name]
 		if _, ok := c.st.Ports[name]; !ok {
 			continue
+		}
+		if loc, _ := c.snap.Locate(nic); loc.Host != c.host.Name {
+			continue // an older port of a NIC bound elsewhere now: isolated
 		}
 		c.local = append(c.local, nic)
 		vpcs[nic.Subnet.VPC.Name] = nic.Subnet.VPC
@@ -223,4 +232,37 @@ func (c *compiler) passThrough(table, next uint8) {
 // dump-flows statistics.
 func (c *compiler) dropMiss(table uint8) {
 	c.add(table, 0, cookie(CatPipeline, uint64(table)), nil)
+}
+
+// tunnelTo returns the port of the tunnel kind this host uses with host h.
+func (c *compiler) tunnelTo(h *model.HostInfo) (uint32, bool) {
+	kind, ok := c.snap.Net.PairEncap(c.host.Name, h.Name)
+	if !ok {
+		return 0, false
+	}
+	p := c.st.TunnelPorts[kind]
+	return p, p != 0
+}
+
+// tunnelPorts are the host's known tunnel ports of kinds it can use, in
+// the order of its kinds.
+func (c *compiler) tunnelPorts() []uint32 {
+	var out []uint32
+	for _, k := range c.host.Usable {
+		if p := c.st.TunnelPorts[k]; p != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// OfflinePorts are the tunnel ports `compile`, `trace -f` and tests assume
+// for a host's kinds: vxlan 1, gre 4, geneve 9, stt 60 (2 is the uplink;
+// NICs get 10 upwards).
+func OfflinePorts(h *model.HostInfo) map[string]uint32 {
+	ports := map[string]uint32{}
+	for _, k := range h.Usable {
+		ports[k] = map[string]uint32{"vxlan": 1, "gre": 4, "geneve": 9, "stt": 60}[k]
+	}
+	return ports
 }

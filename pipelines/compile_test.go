@@ -30,13 +30,19 @@ func loadNet(t testing.TB, file string) *model.Net {
 	return n
 }
 
+// vxlan1: VXLAN on port 1.
+var vxlan1 = map[string]uint32{"vxlan": 1}
+
+// smallSnapshot: small.yaml with tunnel ports vxlan 1, geneve 9 (h1 has only
+// VXLAN) and h3's uplink on port 2.
 func smallSnapshot(t testing.TB) *Snapshot {
+	n := loadNet(t, "testdata/small.yaml")
 	return &Snapshot{
-		Net: loadNet(t, "testdata/small.yaml"),
+		Net: n,
 		Hosts: map[string]HostState{
-			"h1": {Ports: map[string]uint32{"web1": 3}, TunnelPort: 1},
-			"h2": {Ports: map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7, "iapp1": 8}, TunnelPort: 1},
-			"h3": {TunnelPort: 1, UplinkPort: 2},
+			"h1": {Ports: map[string]uint32{"web1": 3}, TunnelPorts: OfflinePorts(n.Hosts["h1"])},
+			"h2": {Ports: map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7, "iapp1": 8}, TunnelPorts: OfflinePorts(n.Hosts["h2"])},
+			"h3": {TunnelPorts: OfflinePorts(n.Hosts["h3"]), UplinkPort: 2},
 		},
 	}
 }
@@ -140,7 +146,7 @@ func TestPerHostScope(t *testing.T) {
 // starts sending to it.
 func TestBindingFollows(t *testing.T) {
 	snap := smallSnapshot(t)
-	snap.Hosts["h1"] = HostState{TunnelPort: 1}
+	snap.Hosts["h1"] = HostState{TunnelPorts: vxlan1}
 	fs, _ := Compile(snap, "h1")
 	if strings.Contains(dump(fs), "in_port=3") {
 		t.Error("unbound NIC has classifier flows")
@@ -206,5 +212,50 @@ func TestCompiledFlowsEncode(t *testing.T) {
 				t.Errorf("%s: %s: %v", h, f.Text(TableName), err)
 			}
 		}
+	}
+}
+
+// A NIC bound on two hosts at once (a live migration) lives where its
+// binding is newest: that host gets its port flows, the other isolates its
+// port (no classifier or output flow), and peers send to the newest.
+func TestMigrationNewestBindingWins(t *testing.T) {
+	snap := smallSnapshot(t)
+	h1, h2 := snap.Hosts["h1"], snap.Hosts["h2"]
+	h1.Since = map[string]uint64{"web1": 1}
+	h2.Ports = map[string]uint32{"db1": 5, "gweb1": 6, "fw1": 7, "iapp1": 8, "web1": 11}
+	h2.Since = map[string]uint64{"db1": 1, "gweb1": 1, "fw1": 1, "iapp1": 1, "web1": 2}
+	snap.Hosts["h1"], snap.Hosts["h2"] = h1, h2
+	loc, _ := snap.Locate(snap.Net.NICs["web1"])
+	if loc.Host != "h2" || loc.OFPort != 11 {
+		t.Fatalf("web1 located at %+v, want h2 port 11", loc)
+	}
+	old, err := Compile(snap, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(old); strings.Contains(d, "in_port=3 ") || strings.Contains(d, "in_port=3,") || strings.Contains(d, "output:3") {
+		t.Errorf("the old port of web1 on h1 still has flows:\n%s", d)
+	}
+	now, err := Compile(snap, "h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(now); !strings.Contains(d, "in_port=11") || !strings.Contains(d, "output:11") {
+		t.Errorf("web1 on h2 has no port flows")
+	}
+	// The gateway now tunnels web1's inbound traffic to h2.
+	gw, err := Compile(snap, "h3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(gw); !strings.Contains(d, "nw_dst=10.0.1.10,metadata=0x64,reg0=0x0/0x1 actions=set_field:02:00:00:00:01:0a->eth_dst,set_field:0x2c2273->reg2,set_field:172.31.0.12->tun_dst") {
+		t.Errorf("h3 does not send web1's traffic to h2:\n%s", d)
+	}
+	// The older binding alone again (the new port went away): back on h1.
+	h2.Since["web1"] = 0
+	snap = &Snapshot{Net: snap.Net, Hosts: map[string]HostState{"h1": h1, "h2": h2, "h3": snap.Hosts["h3"]}}
+	h1.Since["web1"] = 3
+	if loc, _ := snap.Locate(snap.Net.NICs["web1"]); loc.Host != "h1" {
+		t.Fatalf("newer binding on h1: located at %+v", loc)
 	}
 }

@@ -36,7 +36,10 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		return 0
 	}
 	st := snap.Hosts[hostName]
-	num(uint64(st.TunnelPort))
+	for _, k := range hi.Usable {
+		str(k)
+		num(uint64(st.TunnelPorts[k]))
+	}
 	num(uint64(st.UplinkPort))
 	str(st.NextHopMAC.String())
 	if u := hi.Uplink; u != nil {
@@ -74,6 +77,7 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 	for _, n := range names {
 		str(n)
 		num(uint64(st.Ports[n]))
+		num(st.Since[n])
 		if nic := snap.Net.NICs[n]; nic != nil {
 			vpcs[nic.Subnet.VPC.Name] = true
 		}
@@ -106,6 +110,8 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		str(n)
 		addr(o.UnderlayIP)
 		num(o.DatapathID)
+		k, _ := snap.Net.PairEncap(hostName, n)
+		str(k)
 	}
 	for _, vn := range snap.Net.VPCNames {
 		if !vpcs[vn] {

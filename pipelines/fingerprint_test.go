@@ -59,7 +59,7 @@ func mustBuild(t *testing.T, p *model.Policy) *model.Net {
 func snapshotOf(t *testing.T, n *model.Net, ports map[string]map[string]uint32) *Snapshot {
 	s := &Snapshot{Net: n, Hosts: map[string]HostState{}}
 	for h, p := range ports {
-		s.Hosts[h] = HostState{Ports: p, TunnelPort: 1}
+		s.Hosts[h] = HostState{Ports: p, TunnelPorts: OfflinePorts(n.Hosts[h])}
 	}
 	return s
 }

@@ -82,7 +82,7 @@ func (c *compiler) toGateway() {
 				c.add(TableToGateway, 100, ck, m, gotoT(TableGwSnat))
 				continue
 			}
-			if c.st.TunnelPort == 0 {
+			if _, ok := c.tunnelTo(pi.Gateway); !ok {
 				continue
 			}
 			c.add(TableToGateway, 100, ck, m,

@@ -97,8 +97,11 @@ func (c *compiler) deliver(nic *model.NICInfo) (acts []ofrules.Action, remote bo
 		return []ofrules.Action{RegZone.Load(uint64(c.zones[nic.Name])), gotoT(TableIngressCt)}, false
 	}
 	h := c.snap.Net.Hosts[loc.Host]
-	if h == nil || c.st.TunnelPort == 0 {
+	if h == nil {
 		return nil, true
+	}
+	if _, ok := c.tunnelTo(h); !ok {
+		return nil, true // no tunnel to its host (reported with the hosts' problems)
 	}
 	return []ofrules.Action{ofrules.SetField{Field: ofrules.TunDst, Value: ipVal(h.UnderlayIP)}, flagSet(FlagRemote), gotoT(TableOutput)}, true
 }

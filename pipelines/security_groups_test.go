@@ -100,7 +100,7 @@ func boundSnapshot(t testing.TB, p *model.Policy) *Snapshot {
 	}
 	s := &Snapshot{Net: n, Hosts: map[string]HostState{}}
 	for _, h := range n.HostNames {
-		st := HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		st := HostState{Ports: map[string]uint32{}, TunnelPorts: OfflinePorts(n.Hosts[h])}
 		if n.Hosts[h].Uplink != nil {
 			st.UplinkPort = 2
 		}

@@ -33,6 +33,7 @@ const (
 	TableIngressSgDefault uint8 = 56
 	TableIngressCommit    uint8 = 57
 	TableOutput           uint8 = 70
+	TableTunnelOut        uint8 = 71
 	// Gateway hosts only: the uplink, 1:1 NAT of public IPs.
 	TableGwUplink uint8 = 90
 	TableGwDnat   uint8 = 91
@@ -61,6 +62,7 @@ var tableNames = map[uint8]string{
 	TableIngressSgDefault: "IngressSgDefault",
 	TableIngressCommit:    "IngressCommit",
 	TableOutput:           "Output",
+	TableTunnelOut:        "TunnelOut",
 	TableGwUplink:         "GwUplink",
 	TableGwDnat:           "GwDnat",
 	TableGwSnat:           "GwSnat",
@@ -118,6 +120,7 @@ const (
 	CatDest                       // destination lookup
 	CatSecGroup                   // security-group rules (object: rule id; 0 for shared clause flows)
 	CatGateway                    // internet gateway: uplink, NAT (object: public address, or 0)
+	CatPMTU                       // packets too big for a tunnel, to the controller
 )
 
 func cookie(cat, obj uint64) uint64 {
@@ -161,6 +164,9 @@ const (
 	FlagFwdIn  uint64 = 1 << 3
 	// FlagFromUplink: arrived on a gateway host's uplink (from outside).
 	FlagFromUplink uint64 = 1 << 4
+	// FlagTooBig: too big for the tunnel it is to leave by (path MTU).
+	FlagTooBig uint64 = 1 << 5
+	flagTooBigBit     = 5
 )
 
 func (r RegField) mask() uint64 {

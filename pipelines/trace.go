@@ -86,7 +86,11 @@ func Trace(snap *Snapshot, hostName string, flows []ofrules.Flow, in TraceInput)
 		if src == nil || v == nil {
 			return "", sim.Result{}, fmt.Errorf("trace: a tunnelled packet needs a known source host and vpc (got %q, %q)", in.FromHost, in.VPC)
 		}
-		pkt[ofrules.InPort] = uint64(st.TunnelPort)
+		kind, ok := n.PairEncap(hostName, src.Name)
+		if !ok || st.TunnelPorts[kind] == 0 {
+			return "", sim.Result{}, fmt.Errorf("trace: host %q has no tunnel to host %q (no encapsulation in common, or its port is not up)", hostName, src.Name)
+		}
+		pkt[ofrules.InPort] = uint64(st.TunnelPorts[kind])
 		pkt[ofrules.TunSrc] = ipVal(src.UnderlayIP)
 		pkt[ofrules.TunID] = uint64(v.VNI)
 		pkt[ofrules.EthDst] = macVal(v.RouterMAC)
@@ -161,10 +165,16 @@ func verdict(n *model.Net, st HostState, r sim.Result) string {
 		last := r.Steps[len(r.Steps)-1]
 		return fmt.Sprintf("dropped in table %s", TableName(last.Table))
 	}
+	tunnelKind := map[uint32]string{}
+	for k, p := range st.TunnelPorts {
+		if p != 0 {
+			tunnelKind[p] = k
+		}
+	}
 	var outs []string
 	for _, o := range r.Outputs {
-		if o == ofrules.PortInPort && st.TunnelPort != 0 && r.Final[ofrules.InPort] == uint64(st.TunnelPort) {
-			o = st.TunnelPort // a gateway's hairpin: back out of the tunnel port
+		if _, ok := tunnelKind[uint32(r.Final[ofrules.InPort])]; o == ofrules.PortInPort && ok {
+			o = uint32(r.Final[ofrules.InPort]) // a gateway's hairpin: back out of the tunnel port
 		}
 		switch {
 		case o == ofrules.PortInPort:
@@ -172,7 +182,7 @@ func verdict(n *model.Net, st HostState, r sim.Result) string {
 		case o == st.UplinkPort && st.UplinkPort != 0:
 			outs = append(outs, fmt.Sprintf("the uplink (port %d) from %s to %s", o,
 				ofrules.FormatValue(ofrules.IPv4Src, r.Final[ofrules.IPv4Src], 0), ofrules.FormatValue(ofrules.IPv4Dst, r.Final[ofrules.IPv4Dst], 0)))
-		case o == st.TunnelPort && st.TunnelPort != 0:
+		case tunnelKind[o] != "":
 			dst := r.Final[ofrules.TunDst]
 			to := ofrules.FormatValue(ofrules.TunDst, dst, 0)
 			for _, h := range n.HostNames {
@@ -180,7 +190,7 @@ func verdict(n *model.Net, st HostState, r sim.Result) string {
 					to = h + " (" + to + ")"
 				}
 			}
-			outs = append(outs, fmt.Sprintf("tunnel to %s, key %#x", to, r.Final[ofrules.TunID]))
+			outs = append(outs, fmt.Sprintf("tunnel to %s, key %#x (%s)", to, r.Final[ofrules.TunID], tunnelKind[o]))
 		default:
 			name := fmt.Sprintf("port %d", o)
 			for nic, p := range st.Ports {

@@ -17,6 +17,8 @@
 //	<prefix>internet_gateway/<name>  JSON model.InternetGateway
 //	<prefix>public_ip_pool/<name>    JSON model.PublicIPPool
 //	<prefix>public_ip/<name>  JSON model.PublicIP (address pinned once allocated)
+//	<prefix>settings/deployment  JSON model.Settings (the one settings object;
+//	                          absent when empty: the defaults)
 //	<prefix>meta/generation   "<counter> <commit id>", rewritten by every policy commit
 //	<prefix>meta/admin-token  id of the first admin token (created once)
 //	<prefix>tokens/<sha256>   JSON token record; the secret itself is never stored

@@ -68,8 +68,9 @@ func basePolicy() *model.Policy {
 		},
 		Hosts: []model.Host{
 			{Name: "hv1", UnderlayIP: "192.0.2.1", Encap: "geneve", OVSDB: "unix:/run/ovs1.sock", DatapathType: "system"},
-			{Name: "hv2", UnderlayIP: "192.0.2.2", Encap: "geneve", OVSDB: "tcp:127.0.0.1:6640", DatapathType: "netdev"},
+			{Name: "hv2", UnderlayIP: "192.0.2.2", Encaps: []string{"geneve", "vxlan"}, UnderlayMTU: 9000, OVSDB: "tcp:127.0.0.1:6640", DatapathType: "netdev"},
 		},
+		Settings: &model.Settings{Encaps: []string{"geneve", "vxlan"}},
 	}
 }
 

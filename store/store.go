@@ -95,10 +95,17 @@ const (
 	// KindPublicIP is a public address allocated from a pool
 	// (model.PublicIP; its address pinned once allocated).
 	KindPublicIP = "public_ip"
+	// KindSettings is the deployment's settings (model.Settings), a
+	// singleton stored under the name SettingsName; absent (or empty) means
+	// the defaults.
+	KindSettings = "settings"
 )
 
+// SettingsName is the one name a KindSettings object is stored under.
+const SettingsName = "deployment"
+
 var kinds = []string{KindAccount, KindVPC, KindSubnet, KindNIC, KindHost, KindSecurityGroup, KindRouteTable, KindPeering,
-	KindInternetGateway, KindPublicIPPool, KindPublicIP}
+	KindInternetGateway, KindPublicIPPool, KindPublicIP, KindSettings}
 
 const (
 	genKey        = "meta/generation"
@@ -258,6 +265,14 @@ func decodeObject(p *model.Policy, kind, name string, data []byte) error {
 		p.PublicIPPools, err = decodeInto(p.PublicIPPools, data, name, func(o model.PublicIPPool) string { return o.Name })
 	case KindPublicIP:
 		p.PublicIPs, err = decodeInto(p.PublicIPs, data, name, func(o model.PublicIP) string { return o.Name })
+	case KindSettings:
+		if name != SettingsName {
+			return fmt.Errorf("settings must be named %q", SettingsName)
+		}
+		var st model.Settings
+		if err = strictUnmarshal(data, &st); err == nil {
+			p.Settings = &st
+		}
 	default:
 		return errUnknownKind
 	}
@@ -338,6 +353,12 @@ func (s *Store) encodePolicy(p *model.Policy) (map[string][]byte, error) {
 	}
 	for _, o := range p.PublicIPs {
 		if err := add(KindPublicIP, o.Name, o); err != nil {
+			return nil, err
+		}
+	}
+	// Empty settings are the defaults: no key.
+	if st := p.Settings; st != nil && len(st.Encaps) > 0 {
+		if err := add(KindSettings, SettingsName, st); err != nil {
 			return nil, err
 		}
 	}

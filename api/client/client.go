@@ -486,6 +486,71 @@ func (c *Client) ReleasePublicIP(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, publicIPPath(name), nil, nil, "", nil)
 }
 
+// Host is a host as the API answers it (admin only): the stored host and,
+// computed from the whole policy, its usable tunnel kinds, its VMs' MTU,
+// its problems and the kind it uses with each peer. Hosts are created,
+// changed and deleted with the generic calls (kind "host").
+type Host struct {
+	model.Host
+	UsableEncaps []string          `json:"usable_encaps,omitempty"`
+	VMMTU        int               `json:"vm_mtu,omitempty"`
+	Problems     []string          `json:"problems,omitempty"`
+	Tunnels      map[string]string `json:"tunnels,omitempty"` // peer host → kind
+}
+
+// NIC is a NIC as the API answers it, with the MTU the VM must give it
+// (its host's VM MTU; 0 while it is on no host).
+type NIC struct {
+	model.NIC
+	MTU int `json:"mtu,omitempty"`
+}
+
+// Settings are the deployment's settings as the API answers them.
+type Settings struct {
+	model.Settings
+	// EffectiveEncaps is the order of tunnel kinds in force: Encaps, or
+	// the default.
+	EffectiveEncaps []string `json:"effective_encaps"`
+}
+
+// SettingsKind is the kind name of the settings, one object (no name):
+// GetSettings and UpdateSettings, not the generic calls.
+const SettingsKind = "settings"
+
+// IsSettings reports whether a kind name means the settings ("settings",
+// "setting").
+func IsSettings(kind string) bool {
+	k := strings.ToLower(kind)
+	return k == "settings" || k == "setting"
+}
+
+// GetSettings decodes the deployment's settings (a Settings) into out.
+func (c *Client) GetSettings(ctx context.Context, out any) error {
+	return c.do(ctx, http.MethodGet, "/v1/settings", nil, nil, "", out)
+}
+
+// UpdateSettings replaces the deployment's settings with obj (admin only;
+// encaps left out keep their value, an empty list is the default); as
+// with Update, a pointer obj receives them as stored.
+func (c *Client) UpdateSettings(ctx context.Context, obj any) error {
+	body, err := encode(obj)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPut, "/v1/settings", nil, body, "application/json", outOf(obj))
+}
+
+// SetEncaps sets the deployment's order of tunnel kinds (none: the
+// default) and returns the settings.
+func (c *Client) SetEncaps(ctx context.Context, kinds []string) (*Settings, error) {
+	if kinds == nil {
+		kinds = []string{}
+	}
+	// Not a model.Settings, which omits an empty list (that would keep
+	// the order instead of resetting it).
+	return call[Settings](ctx, c, http.MethodPut, "/v1/settings", map[string][]string{"encaps": kinds})
+}
+
 // Apply creates or updates every object of a policy document (YAML or
 // JSON) in one atomic update, or with dryRun only reports what it would do.
 func (c *Client) Apply(ctx context.Context, doc []byte, dryRun bool) (Changes, error) {
@@ -577,8 +642,8 @@ func outOf(obj any) any {
 	return nil
 }
 
-// do sends a request and decodes a 2xx response into out (a *[]byte gets
-// the raw body); any other status becomes an *Error.
+// do sends a request and decodes a 2xx response into out, which it zeroes
+// first (a *[]byte gets the raw body); any other status becomes an *Error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, contentType string, out any) error {
 	target := c.base.String() + path // path segments are already escaped
 	if q := query.Encode(); q != "" {
@@ -623,6 +688,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	// out becomes the answer, not the answer merged into what out held
+	// (a map sent as the request would keep computed fields the answer
+	// leaves out).
+	if v := reflect.ValueOf(out); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("client: %s %s: decoding response: %w", method, path, err)

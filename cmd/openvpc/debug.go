@@ -46,7 +46,7 @@ func showCmd() *cli.Command {
 				fmt.Printf("policy error (previous policy in force): %s\n\n", st.PolicyError)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "HOST\tDPID\tUNDERLAY\tENCAP\tOPENFLOW\tSYNC\tFLOWS\tNICS\tERROR")
+			fmt.Fprintln(w, "HOST\tDPID\tUNDERLAY\tENCAPS\tOPENFLOW\tSYNC\tFLOWS\tVM_MTU\tNICS\tERROR")
 			for _, h := range st.Hosts {
 				conn := "down"
 				if h.Connected {
@@ -65,10 +65,22 @@ func showCmd() *cli.Command {
 					nics = append(nics, n+"(unplugged)")
 				}
 				errs := strings.TrimSpace(h.LastError + " " + h.OVSDBError)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", h.Name, h.DatapathID, h.UnderlayIP, h.Encap, conn, sync, h.Flows, strings.Join(nics, ","), errs)
+				vmMTU := "-"
+				if h.VMMTU > 0 {
+					vmMTU = fmt.Sprint(h.VMMTU)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", h.Name, h.DatapathID, h.UnderlayIP, orDash(strings.Join(h.Encaps, ","), "-"),
+					conn, sync, h.Flows, vmMTU, strings.Join(nics, ","), errs)
 			}
 			if err := w.Flush(); err != nil {
 				return err
+			}
+			// Traffic that cannot flow: a kind the datapath cannot send
+			// with, peers without a kind in common.
+			for _, h := range st.Hosts {
+				for _, p := range h.Problems {
+					fmt.Printf("host %s: %s\n", h.Name, p)
+				}
 			}
 			for _, h := range st.Hosts {
 				if g := h.Gateway; g != nil {
@@ -265,7 +277,7 @@ func traceCmd() *cli.Command {
 func offlineSnapshot(n *model.Net) *pipelines.Snapshot {
 	snap := &pipelines.Snapshot{Net: n, Hosts: map[string]pipelines.HostState{}}
 	for _, hn := range n.HostNames {
-		st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPort: 1}
+		st := pipelines.HostState{Ports: map[string]uint32{}, TunnelPorts: pipelines.OfflinePorts(n.Hosts[hn])}
 		if n.Hosts[hn].Uplink != nil {
 			st.UplinkPort = 2
 		}

@@ -15,7 +15,7 @@ func TestCLIInternetGatewaysAndPublicIPs(t *testing.T) {
 	if n := e.built(); len(n.GatewayHosts) != 1 || n.Hosts["h1"].Uplink == nil {
 		t.Fatal("h1 is not a gateway host")
 	}
-	if out := e.ok("admin", cmd("get"), "host", "h1"); !hasLine(out, "h1 172.31.0.11 interface=eth1,ip=198.51.100.2/24,next_hop=198.51.100.1") {
+	if out := e.ok("admin", cmd("get"), "host", "h1"); !hasLine(out, "h1 172.31.0.11 netdev vxlan 1500 1450 - interface=eth1,ip=198.51.100.2/24,next_hop=198.51.100.1 -") {
 		t.Fatalf("get host:\n%s", out)
 	}
 	out := e.ok("admin", cmd("create"), "--cidr", "203.0.113.0/29", "public-ip-pool", "pub")

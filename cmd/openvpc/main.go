@@ -62,6 +62,7 @@ func newApp() *cli.App {
 			associatePublicIPCmd(),
 			disassociatePublicIPCmd(),
 			releasePublicIPCmd(),
+			setEncapsCmd(),
 			tokenCmd(),
 			validateCmd(),
 			compileCmd(),

@@ -171,7 +171,7 @@ func decodeAs[T any](objs []map[string]any, what string) ([]T, error) {
 	return out, nil
 }
 
-func kindsUsage() string { return strings.Join(client.Kinds, ", ") }
+func kindsUsage() string { return strings.Join(client.Kinds, ", ") + "; settings" }
 
 // printKind prints objects of a kind: security groups as a table of their
 // rules, route tables as a table of their routes, internet gateways, public
@@ -202,6 +202,12 @@ func printKind(format, kind string, objs []map[string]any, single bool) error {
 	}
 	if format == "table" {
 		switch client.Collection(kind) {
+		case "hosts":
+			hs, err := decodeAs[client.Host](objs, "hosts")
+			if err != nil {
+				return err
+			}
+			return printHosts(format, hs, single)
 		case "internet-gateways":
 			gs, err := decodeAs[client.InternetGateway](objs, "internet gateways")
 			if err != nil {
@@ -235,6 +241,9 @@ func getCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if err := checkArgs(c, "KIND [NAME]", 1, 2); err != nil {
 				return err
+			}
+			if client.IsSettings(c.Args().First()) {
+				return getSettings(c)
 			}
 			cl, err := apiClient(c)
 			if err != nil {
@@ -340,7 +349,7 @@ func cell(v any) string {
 // separated; numbers stay numbers; a dotted field sets a field of an
 // object field (--set uplink.next_hop=198.51.100.1; "uplink=" removes it).
 func setFields(obj map[string]any, sets []string) error {
-	for _, s := range sets {
+	for _, s := range joinSetPieces(sets) {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
 			return fmt.Errorf("--set %q: want field=value", s)
@@ -369,6 +378,20 @@ func setFields(obj map[string]any, sets []string) error {
 				list = strings.Split(v, ",")
 			}
 			obj[k] = list
+		case "encaps":
+			// Empty: [] (a host then uses the deployment's kinds, the
+			// settings go back to the default), not null (which keeps them).
+			list := []string{}
+			if v != "" {
+				list = strings.Split(v, ",")
+			}
+			obj[k] = list
+		case "underlay_mtu":
+			n, err := strconv.ParseUint(v, 10, 16)
+			if err != nil {
+				return fmt.Errorf("--set %s: %q is not a number", k, v)
+			}
+			obj[k] = n
 		case "vni", "port_key":
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil {
@@ -392,6 +415,21 @@ func setFields(obj map[string]any, sets []string) error {
 		}
 	}
 	return nil
+}
+
+// joinSetPieces undoes urfave/cli's splitting of a slice flag's values at
+// commas: a piece without "=" continues the value before it (--set
+// encaps=geneve,vxlan arrives as "encaps=geneve", "vxlan").
+func joinSetPieces(sets []string) []string {
+	var out []string
+	for _, s := range sets {
+		if len(out) > 0 && !strings.Contains(s, "=") {
+			out[len(out)-1] += "," + s
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func readObjectFile(path string) (map[string]any, error) {
@@ -425,6 +463,9 @@ func createCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if err := checkArgs(c, "KIND [NAME]", 1, 2); err != nil {
 				return err
+			}
+			if client.IsSettings(c.Args().First()) {
+				return errSettingsSingleton
 			}
 			obj := map[string]any{}
 			if f := c.String("file"); f != "" {
@@ -462,14 +503,20 @@ func createCmd() *cli.Command {
 func updateCmd() *cli.Command {
 	return &cli.Command{
 		Name:      "update",
-		Usage:     "change fields of an object: openvpc update nic web1 --set host=h2",
-		ArgsUsage: "KIND NAME",
+		Usage:     "change fields of an object: openvpc update --set host=h2 nic web1; openvpc update --set encaps=geneve,vxlan settings (admin)",
+		ArgsUsage: "KIND NAME (settings: no NAME)",
 		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "set", Usage: "field=value (repeatable; lists comma separated)"},
 			outputFlag,
 		}, serverFlags...),
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if c.NArg() >= 1 && client.IsSettings(c.Args().First()) {
+				if err := noFlagArgs(c); err != nil {
+					return err
+				}
+				return updateSettings(c)
+			}
 			if err := checkArgs(c, "KIND NAME", 2, 2); err != nil {
 				return err
 			}
@@ -501,6 +548,9 @@ func deleteCmd() *cli.Command {
 		Flags:        serverFlags,
 		BashComplete: completeKinds,
 		Action: func(c *cli.Context) error {
+			if c.NArg() >= 1 && client.IsSettings(c.Args().First()) {
+				return errSettingsSingleton
+			}
 			if err := checkArgs(c, "KIND NAME", 2, 2); err != nil {
 				return err
 			}

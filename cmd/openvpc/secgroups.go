@@ -36,6 +36,7 @@ func completeKinds(c *cli.Context) {
 		for _, k := range client.Kinds {
 			fmt.Println(k)
 		}
+		fmt.Println(client.SettingsKind)
 	}
 }
 

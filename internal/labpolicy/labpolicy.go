@@ -1,7 +1,11 @@
 // Package labpolicy turns a tenant policy into a lab: it assigns what a lab
 // must (host underlay addresses, OVSDB endpoints) and describes one VM per
-// placed NIC with the NIC's MAC, addresses and gateway. Hosts with an
-// uplink (gateway hosts) get the lab's internet behind it.
+// placed NIC with the NIC's MAC, addresses and gateway (GroupVMs, MultiVMSpec:
+// several NICs in one VM). Hosts with an uplink (gateway hosts) get the lab's
+// internet behind it. A host whose policy sets underlay_mtu gets that
+// underlay MTU in the lab and its VMs the MTU the model derives from it
+// (as a hypervisor would configure it); other hosts keep the lab's jumbo
+// underlay and the VMs' default MTU.
 package labpolicy
 
 import (
@@ -34,6 +38,11 @@ func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.
 			a[3] = byte(11 + i)
 			eff.Hosts[i].UnderlayIP = netip.AddrFrom4(a).String()
 		}
+		if eff.Hosts[i].UnderlayMTU == 0 {
+			// The lab's underlay is jumbo unless the policy says
+			// otherwise; the controller must know it (tunnel MTU checks).
+			eff.Hosts[i].UnderlayMTU = lab.UnderlayMTU
+		}
 		if eff.Hosts[i].OVSDB == "" {
 			// Placeholder so validation sees the host as manageable; Attach sets the real one.
 			eff.Hosts[i].OVSDB = "unix:" + filepath.Join(dir, "pending.sock")
@@ -45,7 +54,7 @@ func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.
 	}
 	spec := lab.Spec{Name: name, Dir: dir}
 	for _, hn := range n.HostNames {
-		spec.Hosts = append(spec.Hosts, lab.HostSpec{Name: hn, UnderlayIP: n.Hosts[hn].UnderlayIP})
+		spec.Hosts = append(spec.Hosts, lab.HostSpec{Name: hn, UnderlayIP: n.Hosts[hn].UnderlayIP, UnderlayMTU: UnderlayMTU(eff, hn)})
 	}
 	in, err := Internet(n)
 	if err != nil {
@@ -55,7 +64,7 @@ func Prepare(p *model.Policy, name, dir string) (*model.Policy, *model.Net, lab.
 	model.Pin(eff, n)
 	for _, name := range n.NICNames {
 		if nic := n.NICs[name]; nic.Host != "" {
-			spec.VMs = append(spec.VMs, VMSpec(nic))
+			spec.VMs = append(spec.VMs, VMSpecFor(eff, nic))
 		}
 	}
 	return eff, n, spec, nil
@@ -125,6 +134,95 @@ func VMSpec(nic *model.NICInfo) lab.VMSpec {
 		vm.Addrs = append(vm.Addrs, netip.PrefixFrom(ip, bits))
 	}
 	return vm
+}
+
+// UnderlayMTU is the underlay MTU the policy sets explicitly for a host
+// (underlay_mtu), 0 if it sets none: the lab then keeps its jumbo default
+// (lab.UnderlayMTU), which the model's default of 1500 fits in.
+func UnderlayMTU(p *model.Policy, host string) int {
+	for _, h := range p.Hosts {
+		if h.Name == host {
+			return h.UnderlayMTU
+		}
+	}
+	return 0
+}
+
+// VMSpecFor is VMSpec with, if the policy sets the underlay MTU of the
+// NIC's host explicitly, the NIC's MTU as the model derives it
+// (NICInfo.MTU: the underlay MTU less the tunnel overhead), as a
+// hypervisor would configure it.
+func VMSpecFor(p *model.Policy, nic *model.NICInfo) lab.VMSpec {
+	vm := VMSpec(nic)
+	// The lab's jumbo default leaves VMs at their default MTU (1500), as
+	// the lab always did: tunnels carry full frames.
+	if mtu := UnderlayMTU(p, nic.Host); nic.Host != "" && mtu != 0 && mtu != lab.UnderlayMTU {
+		vm.MTU = nic.MTU
+	}
+	return vm
+}
+
+// NICSpec describes a NIC as the secondary NIC of a lab VM (VMSpec less
+// the gateway: a secondary NIC gets on-link routes only).
+func NICSpec(vm lab.VMSpec) lab.NICSpec {
+	return lab.NICSpec{Name: vm.Name, MAC: vm.MAC, Addrs: vm.Addrs, MTU: vm.MTU}
+}
+
+// MultiVMSpec describes one lab VM holding several placed NICs of the
+// policy: the first is its primary NIC (eth0, the VM's name, the default
+// route), the others its secondary NICs (eth1, ...). All must be placed on
+// the same host.
+func MultiVMSpec(p *model.Policy, nics ...*model.NICInfo) (lab.VMSpec, error) {
+	if len(nics) == 0 {
+		return lab.VMSpec{}, fmt.Errorf("labpolicy: a VM needs a NIC")
+	}
+	vm := VMSpecFor(p, nics[0])
+	for _, nic := range nics[1:] {
+		if nic.Host != vm.Host {
+			return lab.VMSpec{}, fmt.Errorf("labpolicy: NIC %s is on host %q, not on %q with NIC %s: a VM's NICs share its host",
+				nic.Name, nic.Host, vm.Host, vm.Name)
+		}
+		vm.Extra = append(vm.Extra, NICSpec(VMSpecFor(p, nic)))
+	}
+	if vm.Host == "" {
+		return lab.VMSpec{}, fmt.Errorf("labpolicy: NIC %s is not placed on a host", vm.Name)
+	}
+	return vm, nil
+}
+
+// GroupVMs merges the VMs of a lab spec (one per NIC, from Prepare) so that
+// each group of NIC names becomes one VM: the first NIC's, with the others
+// as its secondary NICs in order. The policy cannot say which NICs share a
+// VM, so the lab's user does (e.g. labrun.Options.VMGroups).
+func GroupVMs(spec *lab.Spec, groups [][]string) error {
+	idx := map[string]int{}
+	for i, v := range spec.VMs {
+		idx[v.Name] = i
+	}
+	drop, used := map[string]bool{}, map[string]bool{}
+	for _, g := range groups {
+		for _, name := range g {
+			if _, ok := idx[name]; !ok || used[name] {
+				return fmt.Errorf("labpolicy: VM group %v: NIC %s is not a VM of the lab (not placed, or in a group already)", g, name)
+			}
+			used[name] = true
+		}
+		if len(g) == 0 {
+			continue
+		}
+		pi := idx[g[0]]
+		for _, name := range g[1:] {
+			i := idx[name]
+			if spec.VMs[i].Host != spec.VMs[pi].Host {
+				return fmt.Errorf("labpolicy: VM group %v: NIC %s is on host %s, NIC %s on %s: a VM's NICs share its host",
+					g, name, spec.VMs[i].Host, g[0], spec.VMs[pi].Host)
+			}
+			spec.VMs[pi].Extra = append(spec.VMs[pi].Extra, NICSpec(spec.VMs[i]))
+			drop[name] = true
+		}
+	}
+	spec.VMs = slices.DeleteFunc(spec.VMs, func(v lab.VMSpec) bool { return drop[v.Name] })
+	return nil
 }
 
 // Attach fills every host's OVSDB endpoint from the running lab.

@@ -84,3 +84,99 @@ func TestPrepareInternetMismatch(t *testing.T) {
 		}
 	}
 }
+
+func mtuPolicy() *model.Policy {
+	return &model.Policy{
+		Hosts:    []model.Host{{Name: "h1", UnderlayMTU: 1500}, {Name: "h2"}, {Name: "h3", UnderlayMTU: 9000}},
+		Accounts: []model.Account{{Name: "acct"}},
+		VPCs:     []model.VPC{{Name: "v", Account: "acct", CIDR: "10.0.0.0/16"}},
+		Subnets: []model.Subnet{
+			{Name: "s1", VPC: "v", CIDR: "10.0.1.0/24"},
+			{Name: "s2", VPC: "v", CIDR: "10.0.2.0/24"},
+		},
+		NICs: []model.NIC{
+			{Name: "a", Subnet: "s1", Host: "h1", IP: "10.0.1.10"},
+			{Name: "a2", Subnet: "s2", Host: "h1", IP: "10.0.2.10", SecondaryIPs: []string{"10.0.2.11"}},
+			{Name: "b", Subnet: "s1", Host: "h2", IP: "10.0.1.20"},
+			{Name: "c", Subnet: "s1", Host: "h3", IP: "10.0.1.30"},
+			{Name: "u", Subnet: "s1", IP: "10.0.1.40"},
+		},
+	}
+}
+
+// An explicit underlay_mtu gives the lab host that MTU and its VMs the
+// model's VM MTU; hosts without one get the lab's jumbo underlay (and the
+// controller is told so), and their VMs, like those of hosts set to the
+// jumbo MTU, keep the default MTU.
+func TestPrepareMTU(t *testing.T) {
+	p := mtuPolicy()
+	_, n, spec, err := Prepare(p, "x", "/tmp/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtus := map[string]int{}
+	for _, h := range spec.Hosts {
+		mtus[h.Name] = h.UnderlayMTU
+	}
+	if mtus["h1"] != 1500 || mtus["h2"] != lab.UnderlayMTU || mtus["h3"] != 9000 {
+		t.Errorf("host underlay MTUs %v", mtus)
+	}
+	vms := map[string]lab.VMSpec{}
+	for _, v := range spec.VMs {
+		vms[v.Name] = v
+	}
+	if len(vms) != 4 || vms["u"].Name != "" {
+		t.Fatalf("VMs %+v", spec.VMs)
+	}
+	if a := vms["a"]; a.MTU != n.NICs["a"].MTU || a.MTU == 0 || a.MTU >= 1500 {
+		t.Errorf("a's MTU %d, NIC MTU %d", a.MTU, n.NICs["a"].MTU)
+	}
+	if vms["b"].MTU != 0 || vms["c"].MTU != 0 || n.Hosts["h2"].UnderlayMTU != lab.UnderlayMTU {
+		t.Errorf("b's MTU %d, c's %d (NIC %d)", vms["b"].MTU, vms["c"].MTU, n.NICs["c"].MTU)
+	}
+	if UnderlayMTU(p, "h2") != 0 || UnderlayMTU(p, "nope") != 0 || UnderlayMTU(p, "h1") != 1500 {
+		t.Error("UnderlayMTU")
+	}
+}
+
+func TestGroupVMs(t *testing.T) {
+	p := mtuPolicy()
+	eff, n, spec, err := Prepare(p, "x", "/tmp/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := GroupVMs(&spec, [][]string{{"a", "a2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(spec.VMs) != 3 || spec.VMs[0].Name != "a" || len(spec.VMs[0].Extra) != 1 {
+		t.Fatalf("VMs %+v", spec.VMs)
+	}
+	e := spec.VMs[0].Extra[0]
+	if e.Name != "a2" || e.MAC.String() != n.NICs["a2"].MAC.String() || len(e.Addrs) != 2 ||
+		e.Addrs[1] != netip.MustParsePrefix("10.0.2.11/24") || e.MTU != n.NICs["a2"].MTU {
+		t.Errorf("extra NIC %+v", e)
+	}
+	for what, g := range map[string][][]string{
+		"other host": {{"a", "b"}},
+		"unplaced":   {{"a", "u"}},
+		"unknown":    {{"zz"}},
+		"twice":      {{"b"}, {"c", "b"}},
+	} {
+		_, _, spec, _ := Prepare(p, "x", "/tmp/x")
+		if err := GroupVMs(&spec, g); err == nil {
+			t.Errorf("%s: grouped %v", what, g)
+		}
+	}
+
+	// MultiVMSpec: the same from NICs.
+	vm, err := MultiVMSpec(eff, n.NICs["a"], n.NICs["a2"])
+	if err != nil || vm.Name != "a" || vm.Gateway != netip.MustParseAddr("10.0.1.1") || len(vm.Extra) != 1 || vm.Extra[0].Name != "a2" {
+		t.Errorf("MultiVMSpec %+v %v", vm, err)
+	}
+	if _, err := MultiVMSpec(eff, n.NICs["a"], n.NICs["b"]); err == nil {
+		t.Error("MultiVMSpec across hosts")
+	}
+	if _, err := MultiVMSpec(eff, n.NICs["u"]); err == nil {
+		t.Error("MultiVMSpec of an unplaced NIC")
+	}
+}

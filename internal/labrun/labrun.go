@@ -46,8 +46,16 @@ type Options struct {
 	// AuditInterval is the in-process controller's flow audit period
 	// (0: the controller's default).
 	AuditInterval time.Duration
+	// EnsureInterval is how often the in-process controller re-checks
+	// (and repairs) each host's bridge setup (0: the controller's default).
+	EnsureInterval time.Duration
 	// NoVMs skips making VM namespaces (scale tests plug dummy ports).
 	NoVMs bool
+	// VMGroups puts several placed NICs of the policy into one VM each:
+	// the first NIC of a group is the VM's primary NIC (eth0, its name),
+	// the others its secondary NICs (eth1, ...), all on one host
+	// (labpolicy.GroupVMs). Other NICs get a VM each.
+	VMGroups [][]string
 	// VswitchdArgs are extra ovs-vswitchd arguments (e.g. --enable-dummy).
 	VswitchdArgs []string
 	// Ephemeral marks a test's lab: it belongs to this process, and before
@@ -111,6 +119,8 @@ func UpPolicy(ctx context.Context, p *model.Policy, opts Options) (*Env, error) 
 	}
 	if opts.NoVMs {
 		spec.VMs = nil
+	} else if err := labpolicy.GroupVMs(&spec, opts.VMGroups); err != nil {
+		return nil, err
 	}
 	for i := range spec.Hosts {
 		spec.Hosts[i].VswitchdArgs = opts.VswitchdArgs
@@ -374,7 +384,7 @@ func (e *Env) StartController(ctx context.Context) error {
 		return err
 	}
 	cfg := serve.Config{OpenFlow: ofLn, OpenFlowTarget: e.OFTarget, API: apiLn,
-		Log: e.log, StartupGrace: 5 * time.Second, AuditInterval: e.opts.AuditInterval, PollInterval: 200 * time.Millisecond}
+		Log: e.log, StartupGrace: 5 * time.Second, AuditInterval: e.opts.AuditInterval, EnsureInterval: e.opts.EnsureInterval, PollInterval: 200 * time.Millisecond}
 	if e.opts.Store {
 		cfg.DataDir, cfg.AdminTokenFile = filepath.Join(e.opts.Dir, "store"), e.TokenPath
 	} else {

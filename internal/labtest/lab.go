@@ -42,6 +42,9 @@ type Options struct {
 	Store bool
 	// Settle is how long a change may take to show in the data plane.
 	Settle time.Duration
+	// EnsureInterval is how often the controller re-checks each host's
+	// bridge setup (0: its default).
+	EnsureInterval time.Duration
 	// Policy, if set, amends the starting policy (after Hosts): e.g. a
 	// host's uplink and public IP pools, which give the lab its internet
 	// (Lab.Internet) from the start.
@@ -91,7 +94,7 @@ func (l *Lab) run(m *testing.M) int {
 		l.opts.Policy(p)
 	}
 	name := lab.UniqueName(l.opts.Prefix)
-	l.Env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: name, Dir: dir, Log: log, Store: l.opts.Store, AuditInterval: time.Second, Ephemeral: true})
+	l.Env, err = labrun.UpPolicy(ctx, p, labrun.Options{Name: name, Dir: dir, Log: log, Store: l.opts.Store, AuditInterval: time.Second, EnsureInterval: l.opts.EnsureInterval, Ephemeral: true})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: lab up: %v\n", l.opts.Name, err)
 		return 1
@@ -294,31 +297,75 @@ func (l *Lab) EditTable(t testing.TB, name string, edit func(rt *model.RouteTabl
 }
 
 // Plug creates the lab VMs of NICs as the policy builds them (address,
-// MAC, gateway) and removes them when the test ends (unless already
-// removed).
+// MAC, gateway; the MTU if the policy sets the host's underlay_mtu, see
+// labpolicy.VMSpecFor) and removes them when the test ends (unless
+// already removed).
 func (l *Lab) Plug(t testing.TB, nics ...string) map[string]*VM {
 	t.Helper()
-	n, err := l.Net()
-	Must(t, err)
+	p, n := l.built(t)
 	out := map[string]*VM{}
 	for _, name := range nics {
 		ni := n.NICs[name]
 		if ni == nil {
 			t.Fatalf("NIC %s not in the policy", name)
 		}
-		v, err := l.Lab.AddVM(Ctx(t), labpolicy.VMSpec(ni))
+		v, err := l.Lab.AddVM(Ctx(t), labpolicy.VMSpecFor(p, ni))
 		Must(t, err)
-		t.Cleanup(func() {
-			if l.Lab.VM(name) == nil {
-				return
-			}
-			if err := l.Lab.RemoveVM(context.Background(), name); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		})
+		l.removeAtEnd(t, name)
 		out[name] = &VM{VM: v, Addr: v.IP().String()}
 	}
 	return out
+}
+
+// PlugMulti creates one lab VM holding several NICs of the policy, all
+// placed on the same host: the first is its primary NIC (eth0, the VM's
+// name, the default route), the others its secondary NICs (eth1, ... in
+// order, on-link routes only). It returns an endpoint per NIC: the same VM,
+// with the NIC's primary IP as Addr (probes to it go to that NIC). The VM
+// is removed when the test ends.
+func (l *Lab) PlugMulti(t testing.TB, nics ...string) map[string]*VM {
+	t.Helper()
+	p, n := l.built(t)
+	var infos []*model.NICInfo
+	for _, name := range nics {
+		ni := n.NICs[name]
+		if ni == nil {
+			t.Fatalf("NIC %s not in the policy", name)
+		}
+		infos = append(infos, ni)
+	}
+	spec, err := labpolicy.MultiVMSpec(p, infos...)
+	Must(t, err)
+	v, err := l.Lab.AddVM(Ctx(t), spec)
+	Must(t, err)
+	l.removeAtEnd(t, spec.Name)
+	out := map[string]*VM{}
+	for _, ni := range infos {
+		out[ni.Name] = &VM{VM: v, Addr: ni.IP.String()}
+	}
+	return out
+}
+
+// built returns the current policy and what it builds.
+func (l *Lab) built(t testing.TB) (*model.Policy, *model.Net) {
+	t.Helper()
+	p := l.Policy()
+	n, err := model.Build(p)
+	Must(t, err)
+	return p, n
+}
+
+// removeAtEnd removes the VM when the test ends, unless it is gone
+// already.
+func (l *Lab) removeAtEnd(t testing.TB, vm string) {
+	t.Cleanup(func() {
+		if l.Lab.VM(vm) == nil {
+			return
+		}
+		if err := l.Lab.RemoveVM(context.Background(), vm); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 }
 
 // Capture starts a tcpdump in a VM (on eth0) or the internet (on its

@@ -32,7 +32,15 @@ type Options struct {
 	CtState uint64
 	// MaxSteps bounds the trace (default 64).
 	MaxSteps int
+	// PacketLen is the frame's length in bytes (Ethernet header
+	// included), which check_pkt_larger compares; default
+	// DefaultPacketLen.
+	PacketLen int
 }
+
+// DefaultPacketLen is the packet length a trace assumes when
+// Options.PacketLen is not set.
+const DefaultPacketLen = 100
 
 // Step is one table visited.
 type Step struct {
@@ -90,6 +98,9 @@ func (s *Switch) Trace(pkt Packet, opt Options) Result {
 	}
 	if opt.MaxSteps == 0 {
 		opt.MaxSteps = 64
+	}
+	if opt.PacketLen <= 0 {
+		opt.PacketLen = DefaultPacketLen
 	}
 	p := pkt.Clone()
 	var res Result
@@ -179,6 +190,14 @@ func (s *Switch) execute(acts []ofrules.Action, p Packet, opt Options, res *Resu
 					ofrules.FormatValue(ofrules.CtState, p[ofrules.CtState], 0)))
 				return uint8(a.Table), true
 			}
+		case ofrules.CheckPktLarger:
+			bit, cmp := uint64(0), "<="
+			if opt.PacketLen > int(a.Len) {
+				bit, cmp = 1, ">"
+			}
+			p[a.Dst] = p[a.Dst]&^(1<<a.Ofs) | bit<<a.Ofs
+			step.Notes = append(step.Notes, fmt.Sprintf("check_pkt_larger: packet length %d %s %d, %s[%d]=%d",
+				opt.PacketLen, cmp, a.Len, a.Dst, a.Ofs, bit))
 		case ofrules.Controller:
 			res.Outputs = append(res.Outputs, ofrules.PortController)
 		case ofrules.Conjunction:
