@@ -55,7 +55,6 @@ func FieldErrors(err error) []*FieldError {
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 var ifaceRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
 
-
 type builder struct {
 	errs []error
 	net  *Net

@@ -31,9 +31,9 @@ type Net struct {
 	PublicIPNames    []string
 	GatewayHosts     []*HostInfo
 	// EncapOrder is the deployment's order of tunnel kinds.
-	EncapOrder []string
-	pairs      map[[2]string]string
-	publicByPrivate  map[*VPCInfo]map[netip.Addr]*PublicIPInfo
+	EncapOrder      []string
+	pairs           map[[2]string]string
+	publicByPrivate map[*VPCInfo]map[netip.Addr]*PublicIPInfo
 
 	// Sorted name lists, for deterministic iteration.
 	VPCNames    []string
@@ -93,8 +93,8 @@ func (n *NICInfo) IPs() []netip.Addr {
 
 // HostInfo is a built host.
 type HostInfo struct {
-	Name         string
-	UnderlayIP   netip.Addr
+	Name       string
+	UnderlayIP netip.Addr
 	// Encaps are the kinds configured for the host (its own or the
 	// deployment's), Usable those its datapath can send with.
 	Encaps, Usable []string
@@ -105,7 +105,7 @@ type HostInfo struct {
 	// Problems are reasons some traffic cannot flow (a kind its datapath
 	// cannot send, no kind in common with a peer); `openvpc show` and the
 	// API report them.
-	Problems []string
+	Problems     []string
 	OVSDB        string
 	DatapathType string
 	DatapathID   uint64      // unique, derived from the name

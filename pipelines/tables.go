@@ -165,8 +165,8 @@ const (
 	// FlagFromUplink: arrived on a gateway host's uplink (from outside).
 	FlagFromUplink uint64 = 1 << 4
 	// FlagTooBig: too big for the tunnel it is to leave by (path MTU).
-	FlagTooBig uint64 = 1 << 5
-	flagTooBigBit     = 5
+	FlagTooBig    uint64 = 1 << 5
+	flagTooBigBit        = 5
 )
 
 func (r RegField) mask() uint64 {
