@@ -25,12 +25,30 @@ igw() {
   echo "iperf3 TCP, 10 s: VM → internet host through the gateway host: median $inet Gbit/s; VM → VM across hosts: $vmvm Gbit/s (runs: $(grep -c RESULT "$out/igw.txt"))"
 }
 
+# Tunnels: iperf3 TCP for 10 s per encapsulation against a plain veth and an
+# OVS NORMAL bridge, and the live-migration gap (median of 5 moves per run).
+tunnels() {
+  for i in $(seq "$RUNS"); do
+    go test -count=1 -run TestThroughputAndMigrationGap -v ./e2e/tunnels -args -perf 2>/dev/null | grep RESULT >> "$out/tunnels.txt"
+  done
+  echo
+  echo "| path (iperf3 TCP 10 s, MTU 1450) | median Gbit/s |"
+  echo "|---|---|"
+  for k in gre geneve vxlan veth ovs-normal; do
+    echo "| $k | $(sed -n "s/.* $k-gbps=\([0-9.]*\).*/\1/p" "$out/tunnels.txt" | median) |"
+  done
+  echo "live migration gap under a 10 ms ping: median $(sed -n 's/.*gap-ms=\([0-9]*\).*/\1/p' "$out/tunnels.txt" | median) ms"
+}
+
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# date: $(date -u +%Y-%m-%dT%H:%MZ), $(go version | cut -d' ' -f3), $(ovs-vswitchd --version | head -1)"
 echo "# runs: $RUNS (median)"
 echo
-# ONLY=igw runs just that section.
-if [ "${ONLY:-}" = igw ]; then igw; exit 0; fi
+# ONLY=igw or ONLY=tunnels runs just that section.
+case "${ONLY:-}" in
+  igw) igw; exit 0 ;;
+  tunnels) tunnels; exit 0 ;;
+esac
 
 go test -run '^$' -bench 'BenchmarkCompile' -benchmem -count "$RUNS" ./pipelines > "$out/compile.txt"
 go test -run '^$' -bench 'BenchmarkEncode100k|BenchmarkDecode100k' -count "$RUNS" ./ofrules > "$out/codec.txt"
@@ -88,3 +106,4 @@ echo
 echo "API: $rate NIC creates/s with 8 concurrent clients; API write → flow on a lab switch: median $med ms, p99 $p99 ms (200 changes; medians over runs)"
 
 igw
+tunnels
