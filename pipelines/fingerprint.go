@@ -110,6 +110,7 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 		str(n)
 		addr(o.UnderlayIP)
 		num(o.DatapathID)
+		num(uint64(o.UnderlayMTU)) // the tunnel's size limit (check_pkt_larger)
 		k, _ := snap.Net.PairEncap(hostName, n)
 		str(k)
 	}

@@ -14,7 +14,8 @@ func uplink(ip string) *model.Uplink {
 }
 
 // Over 200 random internet-gateway changes (attach/detach, gateway routes,
-// public IP association, gateway hosts coming and going, NICs moving), the
+// public IP association, gateway hosts coming and going, NICs moving) and
+// tunnel changes (hosts' kinds and underlay MTU), the
 // incremental path (fingerprint skip, diff) ends with the flows of a full
 // recompute on every host.
 func TestGatewayIncrementalEqualsFull(t *testing.T) {
@@ -27,8 +28,9 @@ func TestGatewayIncrementalEqualsFull(t *testing.T) {
 			Address: fmt.Sprintf("203.0.113.%d", 10+i), NIC: fmt.Sprintf("n%02d-%d", i%4, i/4)})
 	}
 	p.RouteTables[0].Routes = append(p.RouteTables[0].Routes, model.Route{Destination: "0.0.0.0/0", Gateway: "igw"})
+	p.Settings = &model.Settings{Encaps: []string{"geneve", "gre", "vxlan"}}
 	checkIncremental(t, p, 200, func(rng *rand.Rand, p *model.Policy) (string, []uint8) {
-		switch rng.Intn(6) {
+		switch rng.Intn(7) {
 		case 0: // attach or detach the gateway
 			g := &p.InternetGateways[0]
 			if g.VPC == "" {
@@ -63,6 +65,22 @@ func TestGatewayIncrementalEqualsFull(t *testing.T) {
 				h.Uplink = nil
 			}
 			return "h2 uplink", nil
+		case 6: // a host's tunnel kinds or underlay MTU change
+			h := &p.Hosts[rng.Intn(len(p.Hosts))]
+			if rng.Intn(2) == 0 {
+				// A pair's limit is the smaller MTU: change one host,
+				// or all.
+				mtu := []int{0, 1500, 9000}[rng.Intn(3)]
+				h.UnderlayMTU = mtu
+				if rng.Intn(2) == 0 {
+					for i := range p.Hosts {
+						p.Hosts[i].UnderlayMTU = mtu
+					}
+				}
+			} else {
+				h.Encaps = [][]string{nil, {"geneve"}, {"gre", "vxlan"}}[rng.Intn(3)]
+			}
+			return "tunnels of " + h.Name, nil
 		case 4: // a NIC with a public IP moves
 			n := &p.NICs[rng.Intn(16)]
 			n.Host = fmt.Sprintf("h%d", 1+rng.Intn(3))
