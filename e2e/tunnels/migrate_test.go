@@ -49,8 +49,9 @@ func migrate(t *testing.T, vm, peer *labtest.VM, to string) time.Duration {
 
 // 5. Live migration: the VM's port (same iface-id, MAC, IP) moves from h1 to
 // h2 while a VM on h3 pings it every 10 ms — both ports exist for a moment,
-// the newest wins — and the ping resumes with no policy change. Its security
-// groups still apply, and h1 keeps no flow for it.
+// the newest wins — and the ping resumes with no policy change; TCP
+// connections open across the move (either way) go on. Its security groups
+// still apply, and h1 keeps no flow for it.
 func TestMigration(t *testing.T) {
 	env.Create(t, func(p *model.Policy) {
 		vpc(p, "t5", "10.95")
@@ -59,12 +60,18 @@ func TestMigration(t *testing.T) {
 	v := env.Plug(t, "t5m", "t5p")
 	m, p := v["t5m"], v["t5p"]
 	labtest.Serve(t, m, "tcp:80", "tcp:81")
+	labtest.Serve(t, p, "tcp:80")
 	env.Expect(t, "before", labtest.Ping(p, m).OK(), labtest.TCP(p, m, 80).OK(), labtest.TCP(p, m, 81).Blocked())
 
 	n, err := env.Net()
 	labtest.Must(t, err)
 	key := n.NICs["t5m"].PortKey
+	in := env.OpenStream(t, p, m, 80) // a connection to the VM, open across the move
+	out := env.OpenStream(t, m, p, 80)
 	gap := migrate(t, m, p, "h2")
+	env.Expect(t, "after the move", labtest.Ping(p, m).OK())
+	in.WaitMore(t, in.WaitMore(t, 0, 1), 5)
+	out.WaitMore(t, out.WaitMore(t, 0, 1), 5)
 	env.Expect(t, "after the move: the same rules", labtest.Ping(p, m).OK(), labtest.TCP(p, m, 80).OK(),
 		labtest.TCP(p, m, 81).Blocked(), labtest.Ping(m, p).OK())
 	flows, err := env.Controller().DumpFlows(labtest.Ctx(t), "h1")
@@ -82,6 +89,8 @@ func TestMigration(t *testing.T) {
 	// The orchestrator records the new placement: nothing changes.
 	env.Update(t, func(p *model.Policy) { labtest.NICOf(p, "t5m").Host = "h2" })
 	env.Expect(t, "placement updated", labtest.Ping(p, m).OK(), labtest.TCP(p, m, 81).Blocked())
+	in.WaitMore(t, in.WaitMore(t, 0, 1), 5) // its conntrack zone there is now the pinned one
+	out.WaitMore(t, out.WaitMore(t, 0, 1), 5)
 	t.Logf("RESULT migration gap=%v", gap)
 }
 
