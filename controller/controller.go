@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"sync"
@@ -105,6 +106,9 @@ type host struct {
 	since map[string]uint64
 	// nextHop is a gateway host's uplink router, resolved by ARP.
 	nextHop neighbour
+	// announced are the public IPs the host was last announced for (a
+	// gratuitous ARP on its uplink when it starts serving one).
+	announced map[netip.Addr]bool
 	// pmtu limits the host's ICMP "fragmentation needed" replies.
 	pmtu pmtuLimiter
 }
@@ -257,7 +261,7 @@ func (c *Controller) snapshotLocked() *pipelines.Snapshot {
 	for name, h := range c.hosts {
 		if h.bindings != nil {
 			s.Hosts[name] = pipelines.HostState{Ports: h.bindings.Ports, TunnelPorts: h.bindings.TunnelPorts, Since: h.since,
-				UplinkPort: h.bindings.UplinkPort, NextHopMAC: nextHopMACLocked(h)}
+				UplinkPort: h.bindings.UplinkPort, NextHopMAC: nextHopMACLocked(h), Connected: h.sw != nil}
 		}
 	}
 	return s
@@ -432,6 +436,7 @@ func (c *Controller) switchConnected(sw Switch) {
 	}
 	old := h.sw
 	h.sw, h.needFull, h.connected, h.lastErr = sw, true, time.Now(), nil
+	gateway := h.info.Uplink != nil
 	c.mu.Unlock()
 	if old != nil && old != sw {
 		old.Close()
@@ -441,17 +446,28 @@ func (c *Controller) switchConnected(sw Switch) {
 	case h.swUp <- struct{}{}:
 	default:
 	}
-	kick(h)
+	if gateway {
+		c.kickAll() // a gateway host back: its public IPs return to it
+	} else {
+		kick(h)
+	}
 }
 
 func (c *Controller) switchDisconnected(sw Switch) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	gateway := false
 	for _, h := range c.hosts {
 		if h.sw == sw {
 			h.sw = nil
+			gateway = gateway || h.info.Uplink != nil
 			c.log.WithField("host", h.name).Info("switch disconnected")
 		}
+	}
+	c.mu.Unlock()
+	if gateway {
+		// Its public IPs move to the next gateway host: every host sends
+		// their outbound packets elsewhere.
+		c.kickAll()
 	}
 }
 
@@ -527,6 +543,7 @@ func (c *Controller) Status() Status {
 	if c.policyErr != nil {
 		st.PolicyError = c.policyErr.Error()
 	}
+	snap := c.snapshotLocked()
 	names := make([]string, 0, len(c.hosts))
 	for n := range c.hosts {
 		names = append(names, n)
@@ -553,7 +570,7 @@ func (c *Controller) Status() Status {
 				}
 			}
 		}
-		hs.Gateway = gatewayStatusLocked(c.net, h)
+		hs.Gateway = gatewayStatusLocked(c.net, snap, h)
 		if c.net != nil {
 			for _, pn := range c.net.HostNames {
 				if k, ok := c.net.PairEncap(n, pn); ok && pn != n {

@@ -64,6 +64,7 @@ func (c *Controller) askRouters(ctx context.Context) {
 	now := time.Now()
 	var asks []arpAsk
 	c.mu.Lock()
+	asks = c.announceLocked()
 	for _, h := range c.hosts {
 		u := h.info.Uplink
 		if u == nil || u.NextHopMAC != nil || h.sw == nil || h.bindings == nil || h.bindings.UplinkPort == 0 {
@@ -96,6 +97,42 @@ func (c *Controller) askRouters(ctx context.Context) {
 			c.log.WithError(err).WithField("host", a.h.name).Warn("ARP request to the uplink router")
 		}
 	}
+}
+
+// announceLocked returns gratuitous ARPs for the public IPs each connected
+// gateway host has started to serve (at its first connect, or taking over
+// from a gateway host that went down), so the outside router sends their
+// traffic to it at once instead of when its ARP entry expires.
+func (c *Controller) announceLocked() []arpAsk {
+	if c.net == nil {
+		return nil
+	}
+	snap := c.snapshotLocked()
+	var out []arpAsk
+	for _, h := range c.hosts {
+		u := h.info.Uplink
+		if u == nil || h.sw == nil || h.bindings == nil || h.bindings.UplinkPort == 0 {
+			h.announced = nil
+			continue
+		}
+		po, ok := h.sw.(packetOuter)
+		if !ok {
+			continue
+		}
+		served := map[netip.Addr]bool{}
+		for _, name := range c.net.PublicIPNames {
+			pi := c.net.PublicIPs[name]
+			if !pi.Reachable || snap.Serving(pi) == nil || snap.Serving(pi).Name != h.name {
+				continue
+			}
+			served[pi.Address] = true
+			if !h.announced[pi.Address] {
+				out = append(out, arpAsk{h: h, po: po, port: h.bindings.UplinkPort, frame: arpRequest(u.MAC, pi.Address, pi.Address)})
+			}
+		}
+		h.announced = served
+	}
+	return out
 }
 
 // packetIn dispatches packet-ins by the table that sent them.
@@ -181,11 +218,12 @@ type GatewayStatus struct {
 	// unresolved, when outbound packets are dropped.
 	NextHopMAC string `json:"next_hop_mac,omitempty"`
 	Pinned     bool   `json:"pinned,omitempty"`
-	// PublicIPs the host answers for on the uplink.
+	// PublicIPs the host answers for on the uplink (its own, and those of
+	// gateway hosts that are down).
 	PublicIPs []string `json:"public_ips,omitempty"`
 }
 
-func gatewayStatusLocked(n *model.Net, h *host) *GatewayStatus {
+func gatewayStatusLocked(n *model.Net, snap *pipelines.Snapshot, h *host) *GatewayStatus {
 	u := h.info.Uplink
 	if u == nil {
 		return nil
@@ -201,7 +239,7 @@ func gatewayStatusLocked(n *model.Net, h *host) *GatewayStatus {
 	}
 	if n != nil {
 		for _, name := range n.PublicIPNames {
-			if pi := n.PublicIPs[name]; pi.Reachable && pi.Gateway != nil && pi.Gateway.Name == h.name {
+			if pi := n.PublicIPs[name]; pi.Reachable && snap.Serving(pi) != nil && snap.Serving(pi).Name == h.name {
 				gs.PublicIPs = append(gs.PublicIPs, pi.Address.String())
 			}
 		}

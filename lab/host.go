@@ -257,10 +257,26 @@ func (h *Host) pingUnderlay(ctx context.Context, dst netip.Addr, timeout time.Du
 // (OpenFlow flows are lost, as on a real host; OVSDB content is kept). It
 // then restores br-phy's underlay address and the tunnel neighbour cache.
 func (h *Host) RestartVswitchd(ctx context.Context) error {
-	log := h.logger()
+	if err := h.StopVswitchd(); err != nil {
+		return err
+	}
+	return h.StartVswitchd(ctx)
+}
+
+// StopVswitchd stops the host's ovs-vswitchd (the host fails: its bridges
+// stop forwarding and its switch leaves the controller); StartVswitchd
+// brings it back.
+func (h *Host) StopVswitchd() error {
 	if err := h.ovs.StopVswitchd(); err != nil {
 		return fmt.Errorf("host %s: stop ovs-vswitchd: %w", h.name, err)
 	}
+	return nil
+}
+
+// StartVswitchd starts the host's ovs-vswitchd again after StopVswitchd,
+// with its underlay address and neighbours restored.
+func (h *Host) StartVswitchd(ctx context.Context) error {
+	log := h.logger()
 	if err := h.ovs.StartVswitchd(ctx); err != nil {
 		return fmt.Errorf("host %s: start ovs-vswitchd: %w", h.name, err)
 	}

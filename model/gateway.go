@@ -88,9 +88,13 @@ type PublicIPInfo struct {
 	NIC       *NICInfo   // nil when unassociated (or its NIC is gone)
 	PrivateIP netip.Addr // valid when NIC is set
 	// Gateway is the gateway host that answers for the address on the
-	// outside network and translates the NIC's outbound packets; nil when
-	// no host has an uplink.
-	Gateway *HostInfo
+	// outside network and translates the NIC's outbound packets while it
+	// is up (nil when no host has an uplink); Gateways are all gateway
+	// hosts in the order they take the address over when the ones before
+	// are down (rendezvous hashing: a host going away moves only its own
+	// addresses). Gateways[0] == Gateway.
+	Gateway  *HostInfo
+	Gateways []*HostInfo
 	// Reachable: associated, and the NIC's subnet routes to the VPC's
 	// internet gateway (a public subnet); only then does traffic flow.
 	Reachable bool
@@ -297,7 +301,10 @@ func (b *builder) gateways(p *Policy) {
 		}
 		pi := &PublicIPInfo{Name: pip.Name, Account: pip.Account, Pool: pool, Address: a}
 		if len(n.GatewayHosts) > 0 {
-			pi.Gateway = n.GatewayHosts[hashName("pip/"+a.String())%uint64(len(n.GatewayHosts))]
+			pi.Gateways = append([]*HostInfo(nil), n.GatewayHosts...)
+			score := func(h *HostInfo) uint64 { return hashName("pip/" + a.String() + "/" + h.Name) }
+			sort.SliceStable(pi.Gateways, func(i, j int) bool { return score(pi.Gateways[i]) > score(pi.Gateways[j]) })
+			pi.Gateway = pi.Gateways[0]
 		}
 		if pip.NIC != "" {
 			nic := n.NICs[pip.NIC]

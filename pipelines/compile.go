@@ -22,6 +22,10 @@ type HostState struct {
 	// Since orders bindings: a NIC bound on several hosts at once (a live
 	// migration) is where its binding is newest (highest value).
 	Since map[string]uint64
+	// Connected: the host's switch is connected to the controller. A
+	// gateway host that is not (or has no uplink port) hands its public
+	// IPs to the next gateway host.
+	Connected bool
 	// UplinkPort is a gateway host's uplink ofport (0: none or not yet known).
 	UplinkPort uint32
 	// NextHopMAC is the uplink router's MAC as resolved by ARP (nil: not
@@ -265,4 +269,16 @@ func OfflinePorts(h *model.HostInfo) map[string]uint32 {
 		ports[k] = map[string]uint32{"vxlan": 1, "gre": 4, "geneve": 9, "stt": 60}[k]
 	}
 	return ports
+}
+
+// Serving returns the gateway host that serves a public IP: the first of
+// its gateway hosts (in their takeover order) that is up — connected, with
+// its uplink port — else its preferred one.
+func (s *Snapshot) Serving(pi *model.PublicIPInfo) *model.HostInfo {
+	for _, h := range pi.Gateways {
+		if st, ok := s.Hosts[h.Name]; ok && st.Connected && st.UplinkPort != 0 {
+			return h
+		}
+	}
+	return pi.Gateway
 }

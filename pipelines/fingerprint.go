@@ -59,7 +59,7 @@ func Fingerprint(snap *Snapshot, hostName string) uint64 {
 			continue
 		}
 		num(1)
-		str(pi.Gateway.Name)
+		str(snap.Serving(pi).Name)
 		addr(pi.PrivateIP)
 		v := pi.NIC.Subnet.VPC
 		num(uint64(v.VNI))

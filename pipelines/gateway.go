@@ -78,15 +78,16 @@ func (c *compiler) toGateway() {
 		for _, pi := range c.reachablePublicIPs(v) {
 			m := ofrules.NewMatch(vpcMatch(v), ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPv4Src, ipVal(pi.PrivateIP)))
 			ck := cookie(CatGateway, ipVal(pi.Address))
-			if pi.Gateway.Name == c.host.Name {
+			gw := c.snap.Serving(pi)
+			if gw.Name == c.host.Name {
 				c.add(TableToGateway, 100, ck, m, gotoT(TableGwSnat))
 				continue
 			}
-			if _, ok := c.tunnelTo(pi.Gateway); !ok {
+			if _, ok := c.tunnelTo(gw); !ok {
 				continue
 			}
 			c.add(TableToGateway, 100, ck, m,
-				ofrules.SetField{Field: ofrules.TunDst, Value: ipVal(pi.Gateway.UnderlayIP)}, flagSet(FlagRemote), gotoT(TableOutput))
+				ofrules.SetField{Field: ofrules.TunDst, Value: ipVal(gw.UnderlayIP)}, flagSet(FlagRemote), gotoT(TableOutput))
 		}
 	}
 	if any {
@@ -112,7 +113,7 @@ func (c *compiler) gateway() {
 	// (which resolves its MAC), take IP in.
 	c.uplinkARPReply(u, u.IP.Addr(), ck)
 	for _, pi := range reach {
-		if pi.Gateway == c.host {
+		if c.snap.Serving(pi) == c.host {
 			c.uplinkARPReply(u, pi.Address, cookie(CatGateway, ipVal(pi.Address)))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openvpc/openvpc/model"
@@ -129,5 +130,63 @@ func TestGatewayFlowCost(t *testing.T) {
 	}
 	if d := b["h1"] - count(200, false)["h1"]; d != 200 {
 		t.Errorf("sender: 200 public IPs cost %d flows, want 200 (one ToGateway each)", d)
+	}
+}
+
+// A public IP is served by its first gateway host that is up; when that one
+// is down (not connected, or no uplink port), the next takes it over — the
+// senders tunnel to it and it answers ARP for the address — and other
+// addresses stay where they are.
+func TestGatewayFailover(t *testing.T) {
+	p := gatewayBenchPolicy(40)
+	p.Hosts = append(p.Hosts, model.Host{Name: "h4", UnderlayIP: "172.31.0.14",
+		Uplink: &model.Uplink{Interface: "eth1", IP: "198.51.100.3/24", NextHop: "198.51.100.1", NextHopMAC: "02:99:00:00:00:01"}})
+	snap := boundSnapshot(t, p)
+	for _, h := range []string{"h3", "h4"} {
+		st := snap.Hosts[h]
+		st.Connected = true
+		snap.Hosts[h] = st
+	}
+	served := map[string][]*model.PublicIPInfo{}
+	for _, name := range snap.Net.PublicIPNames {
+		pi := snap.Net.PublicIPs[name]
+		if got := snap.Serving(pi); got != pi.Gateway {
+			t.Fatalf("%s: served by %s with both gateways up, want its first, %s", name, got.Name, pi.Gateway.Name)
+		}
+		served[pi.Gateway.Name] = append(served[pi.Gateway.Name], pi)
+	}
+	if len(served["h3"]) == 0 || len(served["h4"]) == 0 {
+		t.Fatalf("40 addresses all on one gateway: h3 %d, h4 %d", len(served["h3"]), len(served["h4"]))
+	}
+	st := snap.Hosts["h3"]
+	st.Connected = false
+	down := &Snapshot{Net: snap.Net, Hosts: map[string]HostState{}}
+	for h, s := range snap.Hosts {
+		down.Hosts[h] = s
+	}
+	down.Hosts["h3"] = st
+	for _, pi := range append(served["h3"], served["h4"]...) {
+		if got := down.Serving(pi); got.Name != "h4" {
+			t.Fatalf("%s: served by %s with h3 down", pi.Address, got.Name)
+		}
+	}
+	moved := served["h3"][0]
+	h1, err := Compile(down, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h4, err := Compile(down, "h4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(h1); !strings.Contains(d, "nw_src="+moved.PrivateIP.String()+",metadata=0x") ||
+		!strings.Contains(d, "nw_src="+moved.PrivateIP.String()+",metadata="+fmt.Sprintf("%#x", moved.NIC.Subnet.VPC.VNI)+" actions=set_field:172.31.0.14->tun_dst") {
+		t.Errorf("h1 does not send %s's outbound packets to h4", moved.PrivateIP)
+	}
+	if d := dump(h4); !strings.Contains(d, "arp_tpa="+moved.Address.String()) {
+		t.Errorf("h4 does not answer ARP for %s it took over", moved.Address)
+	}
+	if Fingerprint(down, "h1") == Fingerprint(snap, "h1") {
+		t.Error("h1's fingerprint ignores the gateway going down")
 	}
 }

@@ -1,8 +1,10 @@
 package igw
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvpc/openvpc/internal/labpolicy"
 	"github.com/openvpc/openvpc/internal/labtest"
@@ -213,4 +215,58 @@ func setCheck(t *testing.T, nic string, on bool) {
 			n.SourceDestCheck = &off
 		}
 	})
+}
+
+// 5. Gateway hosts back each other up: when the host serving a public IP
+// fails (its ovs-vswitchd stops), the other gateway host takes the address
+// over — the senders tunnel to it, it announces the address with a
+// gratuitous ARP and answers for it — and traffic both ways resumes; when
+// the first comes back, the address returns to it.
+func TestGatewayFailover(t *testing.T) {
+	const pub = "203.0.113.51"
+	env.Create(t, func(p *model.Policy) {
+		vpc(p, "i5", "10.85.0.0/16", "10.85.1.0/24", "10.85.2.0/24")
+		p.NICs = append(p.NICs, nic("i5", "i5a", "pub", "h1", "10.85.1.10"))
+		p.PublicIPs = append(p.PublicIPs, public("i5", "i5a", 51))
+	})
+	a := env.Plug(t, "i5a")["i5a"]
+	inet := env.Internet(t)
+	env.Expect(t, "before", labtest.Ping(a, inet).At(far).OK(), labtest.Ping(inet, a).At(pub).OK())
+	serving := func() string {
+		for _, h := range env.Controller().Status().Hosts {
+			if h.Gateway != nil && strings.Contains(","+strings.Join(h.Gateway.PublicIPs, ",")+",", ","+pub+",") {
+				return h.Name
+			}
+		}
+		return ""
+	}
+	first := serving()
+	other := map[string]string{"gw": "gw2", "gw2": "gw"}[first]
+	if other == "" {
+		t.Fatalf("no gateway host serves %s", pub)
+	}
+	h := env.Lab.Host(first)
+	labtest.Must(t, h.StopVswitchd())
+	stopped, down := time.Now(), true
+	t.Cleanup(func() {
+		if down { // the test failed before bringing it back
+			h.StartVswitchd(context.Background())
+		}
+	})
+	env.Expect(t, first+" down: through "+other, labtest.Ping(a, inet).At(far).OK(), labtest.Ping(inet, a).At(pub).OK(),
+		labtest.TCP(inet, a, 80).At(pub).Refused()) // its group admits TCP 80; nothing listens: the VM's reset comes back
+	t.Logf("failover to %s: traffic both ways within %v of %s stopping", other, time.Since(stopped).Round(time.Millisecond), first)
+	if got := serving(); got != other {
+		t.Errorf("with %s down, %s is served by %q", first, pub, got)
+	}
+	labtest.Must(t, h.StartVswitchd(labtest.Ctx(t)))
+	down = false
+	deadline := time.Now().Add(env.Settle)
+	for serving() != first {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s back: %s still served by %q", first, pub, serving())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	env.Expect(t, first+" back", labtest.Ping(a, inet).At(far).OK(), labtest.Ping(inet, a).At(pub).OK())
 }

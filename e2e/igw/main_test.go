@@ -1,8 +1,8 @@
 // Package igw checks the internet gateway with real packets: one lab of
-// three hosts (h1, h2 and the gateway host gw, whose br-int has an uplink to
-// the lab's "internet" namespace: router 198.51.100.1, far host 192.0.2.10,
-// public pool 203.0.113.0/24 on-link), the controller in-process reading a
-// policy file. The gateway's router MAC is not pinned: the controller
+// four hosts (h1, h2 and the gateway hosts gw and gw2, whose br-ints have
+// uplinks to the lab's "internet" namespace: router 198.51.100.1, far host
+// 192.0.2.10, public pool 203.0.113.0/24 on-link), the controller in-process
+// reading a policy file. The gateway's router MAC is not pinned: the controller
 // resolves it by ARP through the uplink. Every test uses its own VPC,
 // asserts what passes and what does not, and removes what it made. Needs
 // root.
@@ -22,18 +22,22 @@ var perf = flag.Bool("perf", false, "measure TCP throughput through the gateway 
 
 // The outside network as the gateway host sees it.
 const (
-	uplinkIP = "198.51.100.2/24"
-	router   = "198.51.100.1"
-	pool     = "public"
-	poolCIDR = "203.0.113.0/24"
+	uplinkIP  = "198.51.100.2/24"
+	uplinkIP2 = "198.51.100.3/24"
+	router    = "198.51.100.1"
+	pool      = "public"
+	poolCIDR  = "203.0.113.0/24"
 )
 
-var env = labtest.New(labtest.Options{Name: "igw", Prefix: 'i', Hosts: []string{"h1", "h2", "gw"},
+var env = labtest.New(labtest.Options{Name: "igw", Prefix: 'i', Hosts: []string{"h1", "h2", "gw", "gw2"},
 	Settle: 15 * time.Second,
 	Policy: func(p *model.Policy) {
 		for i := range p.Hosts {
-			if p.Hosts[i].Name == "gw" {
+			switch p.Hosts[i].Name {
+			case "gw":
 				p.Hosts[i].Uplink = &model.Uplink{Interface: "eth1", IP: uplinkIP, NextHop: router}
+			case "gw2":
+				p.Hosts[i].Uplink = &model.Uplink{Interface: "eth1", IP: uplinkIP2, NextHop: router}
 			}
 		}
 		p.PublicIPPools = append(p.PublicIPPools, model.PublicIPPool{Name: pool, CIDR: poolCIDR})
