@@ -122,7 +122,7 @@ func (c *Controller) announceLocked() []arpAsk {
 		served := map[netip.Addr]bool{}
 		for _, name := range c.net.PublicIPNames {
 			pi := c.net.PublicIPs[name]
-			if !pi.Reachable || snap.Serving(pi) == nil || snap.Serving(pi).Name != h.name {
+			if gw := snap.Serving(pi); !pi.Reachable || gw == nil || gw.Name != h.name {
 				continue
 			}
 			served[pi.Address] = true
@@ -239,7 +239,7 @@ func gatewayStatusLocked(n *model.Net, snap *pipelines.Snapshot, h *host) *Gatew
 	}
 	if n != nil {
 		for _, name := range n.PublicIPNames {
-			if pi := n.PublicIPs[name]; pi.Reachable && snap.Serving(pi) != nil && snap.Serving(pi).Name == h.name {
+			if pi := n.PublicIPs[name]; pi.Reachable && snap.Serving(pi) == h.info {
 				gs.PublicIPs = append(gs.PublicIPs, pi.Address.String())
 			}
 		}

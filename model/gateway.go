@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 )
 
@@ -318,7 +319,7 @@ func (b *builder) gateways(p *Policy) {
 				priv := nic.IP
 				if pip.PrivateIP != "" {
 					priv, err = netip.ParseAddr(pip.PrivateIP)
-					if err != nil || !contains(nic.IPs(), priv) {
+					if err != nil || !slices.Contains(nic.IPs(), priv) {
 						b.fail("public_ip", pip.Name, "private_ip", "%q is not an address of nic %q", pip.PrivateIP, nic.Name)
 						continue
 					}
@@ -408,13 +409,4 @@ func (n *Net) PublicIPsOf(v *VPCInfo) []*PublicIPInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PrivateIP.Less(out[j].PrivateIP) })
 	return out
-}
-
-func contains(as []netip.Addr, a netip.Addr) bool {
-	for _, x := range as {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/openvpc/openvpc/tunnels"
@@ -89,7 +90,7 @@ func (b *builder) pairTunnels() {
 	n.pairs = map[[2]string]string{}
 	order := append([]string(nil), n.EncapOrder...)
 	for _, k := range tunnels.Kinds() {
-		if !contains2(order, string(k)) {
+		if !slices.Contains(order, string(k)) {
 			order = append(order, string(k))
 		}
 	}
@@ -99,7 +100,7 @@ func (b *builder) pairTunnels() {
 			z := n.Hosts[zn]
 			kind := ""
 			for _, k := range order {
-				if contains2(a.Usable, k) && contains2(z.Usable, k) {
+				if slices.Contains(a.Usable, k) && slices.Contains(z.Usable, k) {
 					kind = k
 					break
 				}
@@ -148,13 +149,4 @@ func (n *Net) PairEncap(a, z string) (string, bool) {
 	}
 	k, ok := n.pairs[[2]string{a, z}]
 	return k, ok
-}
-
-func contains2(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
