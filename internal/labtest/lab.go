@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,11 @@ import (
 	"github.com/openvpc/openvpc/lab"
 	"github.com/openvpc/openvpc/model"
 )
+
+// EncapsEnv names the environment variable that sets the tunnel kinds of
+// every lab suite's deployment (comma-separated, in order; default vxlan):
+// `OPENVPC_LAB_ENCAPS=gre make test` runs them all over GRE.
+const EncapsEnv = "OPENVPC_LAB_ENCAPS"
 
 // Options says what lab a package's tests share.
 type Options struct {
@@ -90,6 +96,11 @@ func (l *Lab) run(m *testing.M) int {
 	for _, h := range l.opts.Hosts {
 		p.Hosts = append(p.Hosts, model.Host{Name: h})
 	}
+	// EncapsEnv runs a suite over other tunnel kinds (e.g. gre): the
+	// deployment's order, unless the suite sets its own.
+	if kinds := os.Getenv(EncapsEnv); kinds != "" {
+		p.Settings = &model.Settings{Encaps: strings.Split(kinds, ",")}
+	}
 	if l.opts.Policy != nil {
 		l.opts.Policy(p)
 	}
@@ -104,7 +115,14 @@ func (l *Lab) run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", l.opts.Name, err)
 		return 1
 	}
-	fmt.Printf("%s: lab %s up and in sync in %v\n", l.opts.Name, name, time.Since(start).Round(time.Millisecond))
+	kinds := map[string]bool{}
+	for _, h := range l.Controller().Status().Hosts {
+		for _, k := range h.Tunnels {
+			kinds[k] = true
+		}
+	}
+	fmt.Printf("%s: lab %s up and in sync in %v (tunnels: %s)\n", l.opts.Name, name, time.Since(start).Round(time.Millisecond),
+		strings.Join(slices.Sorted(maps.Keys(kinds)), ", "))
 	return m.Run()
 }
 
