@@ -137,10 +137,15 @@ func (c *Controller) announceLocked() []arpAsk {
 
 // packetIn dispatches packet-ins by the table that sent them.
 func (c *Controller) packetIn(sw Switch, pi ofconn.PacketIn) {
-	switch pi.TableID {
-	case pipelines.TableGwUplink:
+	isIP := len(pi.Data) >= 14 && pi.Data[12] == 0x08 && pi.Data[13] == 0x00
+	switch {
+	case pi.TableID == pipelines.TableGwUplink && isIP:
+		c.icmpAcrossGateway(sw, pi, true)
+	case pi.TableID == pipelines.TableGwUplink:
 		c.routerARP(sw, pi)
-	case pipelines.TableTunnelOut:
+	case pi.TableID == pipelines.TableGwOut:
+		c.icmpAcrossGateway(sw, pi, false)
+	case pi.TableID == pipelines.TableTunnelOut:
 		c.tooBig(sw, pi)
 	}
 }

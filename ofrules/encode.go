@@ -684,3 +684,22 @@ func (m FlowMod) Describe() string {
 	}
 	return m.Op.String() + " " + m.Flow.Text(nil)
 }
+
+// EncodeActions encodes an action list for a packet-out (no match to check
+// prerequisites against: only actions that need none, e.g. register loads,
+// outputs and resubmits).
+func EncodeActions(acts []Action) ([]byte, error) {
+	oas, err := encodeActions(acts, actionCtx{})
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for _, a := range oas {
+		ab, err := a.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, ab...)
+	}
+	return b, nil
+}

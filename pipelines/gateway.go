@@ -22,8 +22,13 @@ import (
 // Security groups and conntrack stay at the VMs' hosts; the gateway keeps
 // no state, so any gateway host could translate any address.
 
-// gatewayControllerMaxLen is how much of an ARP frame reaches the controller.
-const gatewayControllerMaxLen = 128
+// gatewayControllerMaxLen is how much of an ARP frame reaches the
+// controller; icmpControllerMaxLen asks for whole ICMP errors (they go back
+// into the pipeline).
+const (
+	gatewayControllerMaxLen = 128
+	icmpControllerMaxLen    = 0xffe5
+)
 
 // reachablePublicIPs are the public IPs of v that carry traffic.
 func (c *compiler) reachablePublicIPs(v *model.VPCInfo) []*model.PublicIPInfo {
@@ -120,6 +125,9 @@ func (c *compiler) gateway() {
 	c.add(TableGwUplink, 90, ck,
 		ofrules.NewMatch(ethType(ofrules.EthTypeARP), ofrules.Exact(ofrules.ArpOp, 2), ofrules.Exact(ofrules.ArpSpa, ipVal(u.NextHop))),
 		ofrules.Controller{MaxLen: gatewayControllerMaxLen})
+	// ICMP errors quote the packet they answer: the controller translates
+	// the quoted address and puts them back (flagged translated).
+	c.icmpErrorsToController(TableGwUplink, 70, ck)
 	c.add(TableGwUplink, 50, ck, ofrules.NewMatch(ethType(ofrules.EthTypeIPv4)), gotoT(TableGwDnat))
 	c.dropMiss(TableGwUplink)
 
@@ -150,7 +158,9 @@ func (c *compiler) gateway() {
 	}
 	c.dropMiss(TableGwSnat)
 
-	// GwOut: to the router, once its MAC is known.
+	// GwOut: to the router, once its MAC is known; ICMP errors first by
+	// way of the controller (see GwUplink).
+	c.icmpErrorsToController(TableGwOut, 110, ck)
 	if mac := c.nextHopMAC(); mac != nil && c.st.UplinkPort != 0 {
 		c.add(TableGwOut, 100, ck, ofrules.NewMatch(ethType(ofrules.EthTypeIPv4)),
 			ofrules.SetField{Field: ofrules.EthSrc, Value: macVal(u.MAC)},
@@ -196,4 +206,18 @@ func (c *compiler) uplinkARPReply(u *model.UplinkInfo, ip netip.Addr, ck uint64)
 	c.add(TableGwUplink, 100, ck,
 		ofrules.NewMatch(ethType(ofrules.EthTypeARP), ofrules.Exact(ofrules.ArpOp, 1), ofrules.Exact(ofrules.ArpTpa, ipVal(ip))),
 		arpReplyActions(ip, u.MAC)...)
+}
+
+// icmpErrorTypes are the ICMP errors that quote the packet they answer
+// (destination unreachable, time exceeded, parameter problem).
+var icmpErrorTypes = []uint64{3, 11, 12}
+
+// icmpErrorsToController sends untranslated ICMP errors crossing the
+// gateway to the controller.
+func (c *compiler) icmpErrorsToController(table uint8, prio uint16, ck uint64) {
+	for _, t := range icmpErrorTypes {
+		c.add(table, prio, ck, ofrules.NewMatch(ethType(ofrules.EthTypeIPv4), ofrules.Exact(ofrules.IPProto, 1),
+			ofrules.Exact(ofrules.ICMPType, t), flagMatch(0, FlagTranslated)),
+			ofrules.Controller{MaxLen: icmpControllerMaxLen})
+	}
 }

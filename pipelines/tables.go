@@ -167,6 +167,9 @@ const (
 	// FlagTooBig: too big for the tunnel it is to leave by (path MTU).
 	FlagTooBig    uint64 = 1 << 5
 	flagTooBigBit        = 5
+	// FlagTranslated: an ICMP error crossing a gateway whose quoted header
+	// the controller has translated (stateless NAT cannot reach inside).
+	FlagTranslated uint64 = 1 << 6
 )
 
 func (r RegField) mask() uint64 {

@@ -270,3 +270,22 @@ func TestGatewayFailover(t *testing.T) {
 	}
 	env.Expect(t, first+" back", labtest.Ping(a, inet).At(far).OK(), labtest.Ping(inet, a).At(pub).OK())
 }
+
+// 6. ICMP errors cross the gateway both ways: a closed UDP port on the
+// internet host answers the VM with "port unreachable" (its inner header
+// quotes the public address, which the gateway translates back), and one on
+// the VM answers the internet host likewise.
+func TestICMPErrorsThroughGateway(t *testing.T) {
+	const pub = "203.0.113.61"
+	env.Create(t, func(p *model.Policy) {
+		vpc(p, "i6", "10.86.0.0/16", "10.86.1.0/24", "10.86.2.0/24")
+		g := &p.SecurityGroups[len(p.SecurityGroups)-1]
+		g.Ingress = append(g.Ingress, model.Rule{Protocol: "udp", Ports: "7000", CIDR: "0.0.0.0/0"})
+		p.NICs = append(p.NICs, nic("i6", "i6a", "pub", "h1", "10.86.1.10"))
+		p.PublicIPs = append(p.PublicIPs, public("i6", "i6a", 61))
+	})
+	a := env.Plug(t, "i6a")["i6a"]
+	inet := env.Internet(t)
+	env.Expect(t, "port unreachable both ways through the gateway",
+		labtest.UDP(a, inet, 7000).At(far).Refused(), labtest.UDP(inet, a, 7000).At(pub).Refused())
+}

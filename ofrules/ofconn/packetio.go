@@ -134,30 +134,36 @@ func decodePacketIn(msg []byte) (PacketIn, error) {
 // encodePacketOut builds an OpenFlow 1.5 packet-out: no buffer, in_port in
 // the match, one output action, frame as data.
 func encodePacketOut(xid, inPort, outPort uint32, frame []byte) ([]byte, error) {
+	// ofp_action_output.
+	a := []byte{0, 0, 0, 16}
+	a = binary.BigEndian.AppendUint32(a, outPort)
+	maxLen := uint16(0)
+	if outPort == ofrules.PortController {
+		maxLen = 0xffff // OFPCML_NO_BUFFER: the whole packet
+	}
+	a = binary.BigEndian.AppendUint16(a, maxLen)
+	a = append(a, 0, 0, 0, 0, 0, 0)
+	return encodePacketOutActions(xid, inPort, a, frame)
+}
+
+// encodePacketOutActions is a packet-out with encoded actions.
+func encodePacketOutActions(xid, inPort uint32, actions, frame []byte) ([]byte, error) {
 	if len(frame) < minFrame {
 		return nil, fmt.Errorf("frame of %d bytes is shorter than an Ethernet header", len(frame))
 	}
 	if len(frame) > maxPacketOutData {
 		return nil, fmt.Errorf("frame of %d bytes is above the %d a packet-out can carry", len(frame), maxPacketOutData)
 	}
-	b := header(typePacketOut, headerLen+8+16+16+len(frame), xid)
+	b := header(typePacketOut, headerLen+8+16+len(actions)+len(frame), xid)
 	b = binary.BigEndian.AppendUint32(b, noBuffer)
-	b = binary.BigEndian.AppendUint16(b, 16) // actions_len
+	b = binary.BigEndian.AppendUint16(b, uint16(len(actions)))
 	b = append(b, 0, 0)
 	// ofp_match: type OXM, length 12 (header + in_port), padded to 16.
 	b = append(b, 0, matchTypeOXM, 0, 12)
 	b = binary.BigEndian.AppendUint32(b, oxmInPort)
 	b = binary.BigEndian.AppendUint32(b, inPort)
 	b = append(b, 0, 0, 0, 0)
-	// ofp_action_output.
-	b = append(b, 0, 0, 0, 16)
-	b = binary.BigEndian.AppendUint32(b, outPort)
-	maxLen := uint16(0)
-	if outPort == ofrules.PortController {
-		maxLen = 0xffff // OFPCML_NO_BUFFER: the whole packet
-	}
-	b = binary.BigEndian.AppendUint16(b, maxLen)
-	b = append(b, 0, 0, 0, 0, 0, 0)
+	b = append(b, actions...)
 	return append(b, frame...), nil
 }
 
@@ -170,14 +176,40 @@ func encodePacketOut(xid, inPort, outPort uint32, frame []byte) ([]byte, error) 
 // Packet-ins caused by the packet may be delivered before or after it
 // returns.
 func (s *Switch) PacketOut(ctx context.Context, inPort, outPort uint32, frame []byte) error {
-	if inPort == 0 {
-		inPort = ofrules.PortController
-	}
 	xid := s.allocXids(2)
-	msg, err := encodePacketOut(xid, inPort, outPort, frame)
+	msg, err := encodePacketOut(xid, portOrController(inPort), outPort, frame)
 	if err != nil {
 		return fmt.Errorf("packet-out: %w", err)
 	}
+	return s.sendPacketOut(ctx, xid, msg)
+}
+
+// PacketOutActions runs frame through acts (e.g. loads and a resubmit into
+// the pipeline) as if it had arrived on inPort (0: the controller); like
+// PacketOut it returns once the switch has processed it.
+func (s *Switch) PacketOutActions(ctx context.Context, inPort uint32, acts []ofrules.Action, frame []byte) error {
+	ab, err := ofrules.EncodeActions(acts)
+	if err != nil {
+		return fmt.Errorf("packet-out: %w", err)
+	}
+	xid := s.allocXids(2)
+	msg, err := encodePacketOutActions(xid, portOrController(inPort), ab, frame)
+	if err != nil {
+		return fmt.Errorf("packet-out: %w", err)
+	}
+	return s.sendPacketOut(ctx, xid, msg)
+}
+
+func portOrController(p uint32) uint32 {
+	if p == 0 {
+		return ofrules.PortController
+	}
+	return p
+}
+
+// sendPacketOut writes a packet-out (xid) and a barrier (xid+1) and waits
+// for the barrier's reply or the packet-out's error.
+func (s *Switch) sendPacketOut(ctx context.Context, xid uint32, msg []byte) error {
 	// One waiter for both xids: an error for the packet-out arrives before
 	// the barrier reply (one ordered reader).
 	w := s.registerN(xid, 2, 2)
