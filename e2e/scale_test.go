@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,14 @@ func scaleRun(t *testing.T, hosts, ports, groups int) {
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
-	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: t.TempDir(), Log: log, NoVMs: true, Store: true, Ephemeral: true,
+	// Under labrun.OrphanGlob, so a later run removes the lab if this test
+	// dies before its teardown.
+	dir, err := os.MkdirTemp("", "ovp-scale")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	e, err := labrun.UpPolicy(ctx, p, labrun.Options{Name: lab.UniqueName('s'), Dir: dir, Log: log, NoVMs: true, Store: true, Ephemeral: true,
 		VswitchdArgs: []string{"--enable-dummy"}})
 	if err != nil {
 		t.Fatal(err)
