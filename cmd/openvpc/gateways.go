@@ -25,23 +25,10 @@ func attachGatewayCmd() *cli.Command {
 		Flags: verbFlags(
 			&cli.StringFlag{Name: "vpc", Usage: "the VPC to attach it to (required)"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "--vpc VPC GATEWAY", 1, 1); err != nil {
-				return err
-			}
-			if c.String("vpc") == "" {
-				return fmt.Errorf("%s: --vpc is required", c.Command.Name)
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			g, err := cl.AttachInternetGateway(c.Context, c.Args().First(), c.String("vpc"))
-			if err != nil {
-				return err
-			}
-			return printGateways(c.String("output"), []client.InternetGateway{*g}, true)
-		},
+		Action: verbAction("--vpc VPC GATEWAY", 1, 1, []string{"vpc"}, printGateways,
+			func(c *cli.Context, cl *client.Client) (*client.InternetGateway, error) {
+				return cl.AttachInternetGateway(c.Context, c.Args().First(), c.String("vpc"))
+			}),
 	}
 }
 
@@ -51,20 +38,10 @@ func detachGatewayCmd() *cli.Command {
 		Usage:     "detach an internet gateway from its VPC (routes to it turn blackhole)",
 		ArgsUsage: "GATEWAY",
 		Flags:     verbFlags(),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "GATEWAY", 1, 1); err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			g, err := cl.DetachInternetGateway(c.Context, c.Args().First())
-			if err != nil {
-				return err
-			}
-			return printGateways(c.String("output"), []client.InternetGateway{*g}, true)
-		},
+		Action: verbAction("GATEWAY", 1, 1, nil, printGateways,
+			func(c *cli.Context, cl *client.Client) (*client.InternetGateway, error) {
+				return cl.DetachInternetGateway(c.Context, c.Args().First())
+			}),
 	}
 }
 
@@ -78,24 +55,11 @@ func allocatePublicIPCmd() *cli.Command {
 			&cli.StringFlag{Name: "address", Usage: "the address to allocate (admin only)"},
 			&cli.StringFlag{Name: "account", Usage: "the owning account (admin only; default the token's)"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "--pool POOL [NAME]", 0, 1); err != nil {
-				return err
-			}
-			if c.String("pool") == "" {
-				return fmt.Errorf("%s: --pool is required", c.Command.Name)
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			x, err := cl.AllocatePublicIP(c.Context, model.PublicIP{Name: c.Args().First(), Pool: c.String("pool"),
-				Address: c.String("address"), Account: c.String("account")})
-			if err != nil {
-				return err
-			}
-			return printPublicIPs(c.String("output"), []client.PublicIP{*x}, true)
-		},
+		Action: verbAction("--pool POOL [NAME]", 0, 1, []string{"pool"}, printPublicIPs,
+			func(c *cli.Context, cl *client.Client) (*client.PublicIP, error) {
+				return cl.AllocatePublicIP(c.Context, model.PublicIP{Name: c.Args().First(), Pool: c.String("pool"),
+					Address: c.String("address"), Account: c.String("account")})
+			}),
 	}
 }
 
@@ -109,24 +73,11 @@ func associatePublicIPCmd() *cli.Command {
 			&cli.StringFlag{Name: "private-ip", Usage: "one of the NIC's addresses (default its primary IP)"},
 			&cli.BoolFlag{Name: "allow-reassociation", Usage: "move the public IP if it is associated elsewhere"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "--nic NIC PUBLIC_IP", 1, 1); err != nil {
-				return err
-			}
-			if c.String("nic") == "" {
-				return fmt.Errorf("%s: --nic is required", c.Command.Name)
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			x, err := cl.AssociatePublicIP(c.Context, c.Args().First(), client.PublicIPAssociation{NIC: c.String("nic"),
-				PrivateIP: c.String("private-ip"), AllowReassociation: c.Bool("allow-reassociation")})
-			if err != nil {
-				return err
-			}
-			return printPublicIPs(c.String("output"), []client.PublicIP{*x}, true)
-		},
+		Action: verbAction("--nic NIC PUBLIC_IP", 1, 1, []string{"nic"}, printPublicIPs,
+			func(c *cli.Context, cl *client.Client) (*client.PublicIP, error) {
+				return cl.AssociatePublicIP(c.Context, c.Args().First(), client.PublicIPAssociation{NIC: c.String("nic"),
+					PrivateIP: c.String("private-ip"), AllowReassociation: c.Bool("allow-reassociation")})
+			}),
 	}
 }
 
@@ -136,20 +87,10 @@ func disassociatePublicIPCmd() *cli.Command {
 		Usage:     "unmap a public IP from its NIC (it stays allocated)",
 		ArgsUsage: "PUBLIC_IP",
 		Flags:     verbFlags(),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "PUBLIC_IP", 1, 1); err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			x, err := cl.DisassociatePublicIP(c.Context, c.Args().First())
-			if err != nil {
-				return err
-			}
-			return printPublicIPs(c.String("output"), []client.PublicIP{*x}, true)
-		},
+		Action: verbAction("PUBLIC_IP", 1, 1, nil, printPublicIPs,
+			func(c *cli.Context, cl *client.Client) (*client.PublicIP, error) {
+				return cl.DisassociatePublicIP(c.Context, c.Args().First())
+			}),
 	}
 }
 
@@ -169,6 +110,32 @@ func releasePublicIPCmd() *cli.Command {
 			}
 			return cl.ReleasePublicIP(c.Context, c.Args().First())
 		},
+	}
+}
+
+// verbAction is the action of a verb: it checks the arguments (usage,
+// their number) and the required flags, calls the API with the command's
+// client and prints the object it answers with.
+func verbAction[T any](usage string, min, max int, required []string, print func(format string, xs []T, single bool) error,
+	call func(c *cli.Context, cl *client.Client) (*T, error)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := checkArgs(c, usage, min, max); err != nil {
+			return err
+		}
+		for _, f := range required {
+			if c.String(f) == "" {
+				return fmt.Errorf("%s: --%s is required", c.Command.Name, f)
+			}
+		}
+		cl, err := apiClient(c)
+		if err != nil {
+			return err
+		}
+		x, err := call(c, cl)
+		if err != nil {
+			return err
+		}
+		return print(c.String("output"), []T{*x}, true)
 	}
 }
 
