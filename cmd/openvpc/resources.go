@@ -52,6 +52,32 @@ func loadCLIConfig() (cliConfig, error) {
 	return cfg, nil
 }
 
+// verbAction is the action of a verb: it checks the arguments (usage,
+// their number) and the required flags, calls the API with the command's
+// client and prints the object it answers with.
+func verbAction[T any](usage string, min, max int, required []string, print func(format string, xs []T, single bool) error,
+	call func(c *cli.Context, cl *client.Client) (*T, error)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := checkArgs(c, usage, min, max); err != nil {
+			return err
+		}
+		for _, f := range required {
+			if c.String(f) == "" {
+				return fmt.Errorf("%s: --%s is required", c.Command.Name, f)
+			}
+		}
+		cl, err := apiClient(c)
+		if err != nil {
+			return err
+		}
+		x, err := call(c, cl)
+		if err != nil {
+			return err
+		}
+		return print(c.String("output"), []T{*x}, true)
+	}
+}
+
 func apiClient(c *cli.Context) (*client.Client, error) {
 	cfg, err := loadCLIConfig()
 	if err != nil {

@@ -80,24 +80,10 @@ func deleteRouteCmd() *cli.Command {
 		Flags: verbFlags(
 			&cli.StringFlag{Name: "destination", Aliases: []string{"d"}, Usage: "destination CIDR of the route"},
 		),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "TABLE", 1, 1); err != nil {
-				return err
-			}
-			table := c.Args().First()
-			if c.String("destination") == "" {
-				return errors.New("delete-route: --destination is required")
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			t, err := cl.DeleteRoute(c.Context, table, c.String("destination"))
-			if err != nil {
-				return err
-			}
-			return printRouteTables(c.String("output"), []client.RouteTable{*t}, true)
-		},
+		Action: verbAction("TABLE", 1, 1, []string{"destination"}, printRouteTables,
+			func(c *cli.Context, cl *client.Client) (*client.RouteTable, error) {
+				return cl.DeleteRoute(c.Context, c.Args().First(), c.String("destination"))
+			}),
 	}
 }
 

@@ -142,25 +142,13 @@ func grantCmd(revoke bool) *cli.Command {
 		Usage:     usage,
 		ArgsUsage: "GROUP ACCOUNT",
 		Flags:     verbFlags(),
-		Action: func(c *cli.Context) error {
-			if err := checkArgs(c, "GROUP ACCOUNT", 2, 2); err != nil {
-				return err
-			}
-			cl, err := apiClient(c)
-			if err != nil {
-				return err
-			}
-			var g *model.SecurityGroup
-			if revoke {
-				g, err = cl.RevokeGrant(c.Context, c.Args().Get(0), c.Args().Get(1))
-			} else {
-				g, err = cl.Grant(c.Context, c.Args().Get(0), c.Args().Get(1))
-			}
-			if err != nil {
-				return err
-			}
-			return printGroups(c.String("output"), []model.SecurityGroup{*g}, true)
-		},
+		Action: verbAction("GROUP ACCOUNT", 2, 2, nil, printGroups,
+			func(c *cli.Context, cl *client.Client) (*model.SecurityGroup, error) {
+				if revoke {
+					return cl.RevokeGrant(c.Context, c.Args().Get(0), c.Args().Get(1))
+				}
+				return cl.Grant(c.Context, c.Args().Get(0), c.Args().Get(1))
+			}),
 	}
 }
 
